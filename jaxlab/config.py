@@ -1,0 +1,93 @@
+"""The common experiment config: its defaults, and the checks run before anything starts.
+
+Every experiment file in `configs/` starts from `default_config()` and changes what it
+needs. `validate_config` raises `ConfigError` (one line naming the problem and the valid
+choices) for anything wrong; the scripts turn it into exit status 2 before writing a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import ml_collections
+
+PARALLEL_MODES = ("jit", "pmap")
+BEST_MODES = ("max", "min")
+
+
+class ConfigError(ValueError):
+    """A config problem found before training starts (unknown name, bad value, missing data)."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Returns the common keys of every experiment with their defaults.
+
+    Durations: exactly one of `num_train_steps` and `num_epochs` is positive (the other -1).
+    Model keys other than `name` are passed to the model constructor; `num_classes` is
+    filled in from the dataset when absent.
+    """
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.dataset = ml_collections.ConfigDict()
+    c.dataset.name = "digits"
+    c.dataset.data_dir = ""  # "" -> $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.dataset.train_split = "train"
+    c.dataset.eval_split = "test"
+    c.dataset.shuffle_buffer = 10_000
+    c.dataset.cache = True
+    c.dataset.augment = ""  # comma-separated train-only ops, e.g. "flip_lr,pad_crop"
+    c.dataset.train_host_sharding = "interleave"  # or "split" (tfds.split_for_jax_process)
+    c.dataset.prefetch = 2
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "small_cnn"
+
+    c.task = ml_collections.ConfigDict()
+    c.task.name = "classification"
+    c.task.top_k = 5  # 0 disables the top-k accuracy metric
+
+    # Imported here: jaxlab.optim imports this module (ConfigError).
+    from jaxlab.optim.defaults import default_optimizer_config, default_schedule_config
+
+    c.optimizer = default_optimizer_config()
+    c.schedule = default_schedule_config()
+
+    c.batch_size = 128
+    c.eval_batch_size = 256
+    c.num_train_steps = -1
+    c.num_epochs = -1
+    c.log_every_steps = 50
+    c.eval_every_steps = 500
+    c.checkpoint_every_steps = 500
+    c.keep_checkpoints = 3
+    c.best_metric = "accuracy"
+    c.best_mode = "max"
+
+    c.parallel = ml_collections.ConfigDict()
+    c.parallel.mode = "jit"
+
+    c.distributed = ml_collections.ConfigDict()
+    c.distributed.enabled = False  # also enabled by JAXLAB_COORDINATOR_ADDRESS
+    c.distributed.coordinator_address = ""
+    c.distributed.num_processes = 1
+    c.distributed.process_id = 0
+    return c
+
+
+def check_choice(what: str, value: Any, choices: Iterable[str]) -> None:
+    """Raises ConfigError unless `value` is one of `choices`."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; valid choices: {', '.join(choices)}")
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False, integer: bool = False) -> None:
+    """Raises ConfigError unless `value` is a (non-negative if allow_zero) number."""
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be {bound}, got {value!r}")

@@ -1,0 +1,28 @@
+"""Task registry: `get_task(config, num_classes)` builds the objective named by `config.task.name`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ml_collections
+
+from jaxlab.config import check_choice
+from jaxlab.tasks.base import Task
+from jaxlab.tasks.classification import make_classification_task
+
+_REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Task]] = {
+    "classification": make_classification_task,
+}
+
+__all__ = ["Task", "get_task", "list_tasks"]
+
+
+def list_tasks() -> list[str]:
+    """Returns the registered task names."""
+    return sorted(_REGISTRY)
+
+
+def get_task(config: ml_collections.ConfigDict, num_classes: int) -> Task:
+    """Builds the task named by `config.task.name`; ConfigError lists the valid names."""
+    check_choice("task", config.task.name, list_tasks())
+    return _REGISTRY[config.task.name](config, num_classes)

@@ -1,0 +1,96 @@
+"""Checkpoints behind our own small interface (orbax's API has changed several times).
+
+Layout: `workdir/checkpoints/<step>/{state,meta}`. Orbax writes each step into a temporary
+folder and renames it when complete, so a process killed at any moment (even SIGKILL during
+a save) leaves only complete checkpoints plus a temporary folder that is removed on the next
+start. Kept: the latest `keep` steps and the best one by an eval metric.
+
+Resume order (one place: `jaxlab.train.loop`): this workdir's latest checkpoint, else the
+initial state.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as cm
+
+PyTree = Any
+
+
+class Checkpointer:
+    """Saves and restores (state, metadata) pairs by step."""
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        keep: int = 3,
+        best_metric: str | None = None,
+        best_mode: str = "max",
+        async_save: bool = True,
+    ) -> None:
+        policies: list[Any] = [cm.LatestN(n=keep)]
+        if best_metric:
+            policies.append(
+                cm.BestN(
+                    get_metric_fn=lambda m: float(m[best_metric]),
+                    reverse=best_mode == "min",
+                    n=1,
+                    keep_checkpoints_without_metrics=False,
+                )
+            )
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=cm.AnyPreservationPolicy(policies),
+            enable_async_checkpointing=async_save,
+            cleanup_tmp_directories=True,
+            create=True,
+        )
+        self.directory = os.path.abspath(directory)
+        self._manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta")
+        )
+
+    def latest_step(self) -> int | None:
+        """The newest complete checkpoint's step, or None."""
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        """Steps of all complete checkpoints kept, ascending."""
+        return sorted(self._manager.all_steps())
+
+    def best_step(self) -> int | None:
+        """Step of the best checkpoint by the eval metric, or None."""
+        return self._manager.best_step()
+
+    def save(
+        self, step: int, state: PyTree, meta: dict[str, Any], metrics: dict[str, float] | None = None
+    ) -> None:
+        """Starts saving `state` (a pytree of arrays) and JSON `meta` at `step`."""
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            metrics=metrics,
+            force=True,
+        )
+
+    def restore(self, step: int, abstract_state: PyTree) -> tuple[PyTree, dict[str, Any]]:
+        """Restores the state into the shapes/shardings of `abstract_state`, and its meta."""
+        out = self._manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+            ),
+        )
+        return out["state"], dict(out["meta"])
+
+    def wait(self) -> None:
+        """Blocks until pending asynchronous saves are complete."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        """Waits for pending saves and releases the manager."""
+        self._manager.wait_until_finished()
+        self._manager.close()

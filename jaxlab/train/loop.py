@@ -1,0 +1,246 @@
+"""The generic training loop: `train_and_evaluate(config, workdir)`.
+
+Resume order: this workdir's latest checkpoint, else a fresh initial state. The state's
+step is also the data iterator's position, so a resumed run sees the same batches, draws the
+same dropout masks and logs the same metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import periodic_actions
+
+from jaxlab import data, optim
+from jaxlab.train import reporting
+from jaxlab.train.checkpoint import Checkpointer
+from jaxlab.train.parallel import Parallel
+from jaxlab.train.setup import Experiment, build_experiment, maybe_initialize_distributed, run_record
+from jaxlab.train.state import TrainState, make_collections, make_init_fn
+from jaxlab.train.steps import make_eval_step, make_train_step
+
+
+class WorkdirBusyError(RuntimeError):
+    """Another live process holds the workdir."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str, process_index: int) -> Iterator[None]:
+    """Holds an exclusive lock on the workdir for this process (released even on SIGKILL)."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, f".lock-{process_index}")
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        owner = f.read().strip() or "?"
+        f.close()
+        raise WorkdirBusyError(
+            f"workdir {workdir} is in use by another run (pid {owner}); wait for it to end "
+            "or use another --workdir"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[dict[str, Any]]:
+    """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+    flag: dict[str, Any] = {"signal": None}
+
+    def handler(signum, _frame):
+        flag["signal"] = signal.Signals(signum).name
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _scalars(prefix: str, values: dict[str, Any]) -> dict[str, float]:
+    return {f"{prefix}/{k}": float(np.asarray(v)) for k, v in values.items()}
+
+
+class _Run:
+    """One run's mutable host-side machinery around the pure steps."""
+
+    def __init__(self, exp: Experiment, workdir: str) -> None:
+        config = exp.config
+        self.exp, self.config, self.workdir = exp, config, workdir
+        self.parallel = Parallel.create(config.parallel.mode)
+        self.is_main = jax.process_index() == 0
+        train_c, epoch_c, self.eval_collection = make_collections(
+            exp.task.train_metric_names, exp.task.eval_metric_names
+        )
+        self.init_fn = make_init_fn(
+            exp.model, exp.tx, exp.info.image_shape, config.seed, train_c, epoch_c
+        )
+        axis = self.parallel.axis_name
+        needs_hvp = optim.needs_hvp(config) if hasattr(optim, "needs_hvp") else False
+        self.train_step = self.parallel.compile_train_step(
+            make_train_step(exp.task, exp.model.apply, exp.tx, exp.schedule, axis_name=axis,
+                            needs_hvp=needs_hvp)
+        )
+        self.eval_step = self.parallel.compile_eval_step(
+            make_eval_step(exp.task, exp.model.apply, axis_name=axis)
+        )
+        self.reset_window = self.parallel.compile_state_fn(
+            lambda s: s.replace(train_metrics=s.train_metrics.empty())
+        )
+        self.reset_epoch = self.parallel.compile_state_fn(
+            lambda s: s.replace(epoch_metrics=s.epoch_metrics.empty())
+        )
+        self.checkpointer = Checkpointer(
+            os.path.join(workdir, "checkpoints"),
+            keep=config.keep_checkpoints,
+            best_metric=config.best_metric or None,
+            best_mode=config.best_mode,
+        )
+
+    def initial_state(self) -> TrainState:
+        latest = self.checkpointer.latest_step()
+        if latest is None:
+            return self.parallel.init_state(self.init_fn)
+        state, meta = self.checkpointer.restore(latest, self.parallel.abstract_state(self.init_fn))
+        logging.info("resumed from %s (step %d)", self.checkpointer.directory, latest)
+        print(f"Resuming from checkpoint at step {latest} (epoch {meta.get('epoch')})", flush=True)
+        return self.parallel.from_canonical(state)
+
+    def host(self, tree: Any) -> Any:
+        return self.parallel.to_host(tree)
+
+    def check_finite(self, state: TrainState) -> None:
+        bad = int(self.host(state.first_nonfinite_step))
+        if bad >= 0:
+            last = self.checkpointer.latest_step()
+            where = (f"step {last} in {self.checkpointer.directory}" if last is not None
+                     else "none (no checkpoint was written)")
+            raise NonFiniteLossError(
+                f"training loss became non-finite at step {bad}; last good checkpoint: {where}"
+            )
+
+    def save(self, state: TrainState, step: int, eval_metrics: dict[str, float] | None) -> None:
+        self.check_finite(state)
+        meta = {"step": step, "epoch": step // self.exp.steps_per_epoch,
+                "data_position": step, "eval": eval_metrics}
+        self.checkpointer.save(step, self.parallel.to_canonical(state), meta, eval_metrics)
+
+    def evaluate(self, state: TrainState) -> dict[str, float]:
+        accum = self.parallel.replicate(self.eval_collection.empty())
+        for batch in data.create_eval_iterator(
+            self.config, self.exp.info, process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        ):
+            accum = self.eval_step(state, self.parallel.place_batch(batch), accum)
+        return {k: float(v) for k, v in self.host(accum).compute().items()}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains and evaluates the experiment `config` in `workdir`; returns the final eval metrics.
+
+    Raises ConfigError before writing anything when the config is wrong, WorkdirBusyError
+    when another run holds the workdir, NonFiniteLossError when the loss diverges.
+    """
+    maybe_initialize_distributed(config)
+    exp = build_experiment(config)
+    process_index = jax.process_index()
+    with workdir_lock(workdir, process_index):
+        run = _Run(exp, workdir)
+        return _train(run)
+
+
+def _train(run: _Run) -> dict[str, float]:
+    exp, config, workdir = run.exp, run.config, run.workdir
+    total, spe = exp.num_train_steps, exp.steps_per_epoch
+    state = run.initial_state()
+    start = int(run.host(state.step))
+    metrics_path = os.path.join(workdir, reporting.METRICS_FILE)
+    if run.is_main:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(run_record(config), f, indent=2)
+        reporting.truncate_metrics(metrics_path, start)
+    writer = reporting.create_writer(workdir, jax.process_index())
+    if start == 0:
+        writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items()})
+    progress = reporting.ProgressLine(total, start)
+    report = periodic_actions.ReportProgress(num_train_steps=total, every_steps=config.log_every_steps)
+    train_iter = data.create_train_iterator(
+        config, exp.info, start_step=start, process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
+    eval_metrics: dict[str, float] = {}
+    print(f"Training {config.model.name} on {exp.info.name}: steps {start} -> {total} "
+          f"({spe} steps/epoch), {config.parallel.mode} on {jax.device_count()} device(s)",
+          flush=True)
+    last_saved = start if run.checkpointer.latest_step() == start else -1
+    with _stop_signals() as stop:
+        step = start
+        while step < total:
+            state = run.train_step(state, run.parallel.place_batch(next(train_iter)))
+            step += 1
+            report(step)
+            evaluated = None
+            if step % config.log_every_steps == 0 or step == total:
+                values = run.host(state.train_metrics).compute()
+                run.check_finite(state)
+                writer.write_scalars(step, _scalars("train", values))
+                state = run.reset_window(state)
+                progress(step, {"loss": float(values["loss"]), "lr": float(values["learning_rate"])})
+            if step % spe == 0:
+                values = run.host(state.epoch_metrics).compute()
+                run.check_finite(state)
+                writer.write_scalars(step, {"epoch": step // spe, **_scalars("epoch", values)})
+                state = run.reset_epoch(state)
+            if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
+                eval_metrics = evaluated = run.evaluate(state)
+                writer.write_scalars(step, _scalars("eval", evaluated))
+                print(f"eval at step {step}: " +
+                      ", ".join(f"{k} {v:.4f}" for k, v in evaluated.items()), flush=True)
+            if ((config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0)
+                    or step == total or stop["signal"]) and step != last_saved:
+                run.save(state, step, evaluated)
+                last_saved = step
+            if stop["signal"]:
+                print(f"Received {stop['signal']}: saved a checkpoint at step {step}; "
+                      "re-run the same command to resume.", flush=True)
+                break
+    run.checkpointer.close()
+    writer.flush()
+    if run.is_main:
+        reporting.plot_curves(workdir)
+    return eval_metrics
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return out

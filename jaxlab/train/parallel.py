@@ -1,0 +1,138 @@
+"""Parallel modes: jit over a device Mesh with a 'data' axis (default), or pmap.
+
+`Parallel` hides the difference from the loop: where batches go, how the steps are
+compiled, and how state moves to and from its canonical (checkpoint) form. The canonical
+form is the jit layout (global arrays, replicated), so a checkpoint written in one mode or
+on N devices restores in the other mode or on M devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxlab.config import check_choice
+
+PyTree = Any
+DATA_AXIS = "data"
+
+
+@dataclasses.dataclass
+class Parallel:
+    """Device placement and compilation for one parallel mode ('jit' or 'pmap')."""
+
+    mode: str
+    mesh: Mesh
+
+    @classmethod
+    def create(cls, mode: str) -> Parallel:
+        """Builds the mode over all devices of all processes."""
+        check_choice("parallel mode", mode, ("jit", "pmap"))
+        return cls(mode=mode, mesh=Mesh(np.array(jax.devices()), (DATA_AXIS,)))
+
+    @property
+    def axis_name(self) -> str | None:
+        """The mapped axis the steps reduce over (pmap only)."""
+        return DATA_AXIS if self.mode == "pmap" else None
+
+    @property
+    def replicated(self) -> NamedSharding:
+        return NamedSharding(self.mesh, PartitionSpec())
+
+    @property
+    def batch_sharding(self) -> NamedSharding:
+        return NamedSharding(self.mesh, PartitionSpec(DATA_AXIS))
+
+    def place_batch(self, local_batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+        """Process-local numpy batch -> global jax.Arrays with the batch sharding (jit), or
+        arrays with a leading local-device axis (pmap)."""
+        if self.mode == "jit":
+            return {
+                k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
+                for k, v in local_batch.items()
+            }
+        n = jax.local_device_count()
+        return {k: np.asarray(v).reshape((n, -1, *np.shape(v)[1:])) for k, v in local_batch.items()}
+
+    def init_state(self, init_fn: Callable[[], PyTree]) -> PyTree:
+        """Runs `init_fn` under jit so the state is born replicated where it lives."""
+        state = jax.jit(init_fn, out_shardings=self.replicated)()
+        return self.from_canonical(state)
+
+    def abstract_state(self, init_fn: Callable[[], PyTree]) -> PyTree:
+        """The canonical state's shapes, dtypes and shardings (a restore target)."""
+        shapes = jax.eval_shape(init_fn)
+        return jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.replicated), shapes
+        )
+
+    def to_canonical(self, state: PyTree) -> PyTree:
+        """State in the checkpoint layout: replicated global arrays."""
+        if self.mode == "jit":
+            return state
+        first = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state)
+        return jax.tree.map(
+            lambda x: jax.make_array_from_callback(x.shape, self.replicated, lambda _: x), first
+        )
+
+    def from_canonical(self, state: PyTree) -> PyTree:
+        """Canonical state -> the layout the compiled steps take."""
+        if self.mode == "jit":
+            return jax.device_put(state, self.replicated)
+        devices = jax.local_devices()
+        host = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state)
+        return jax.tree.map(lambda x: _replicate_pmap(x, devices), host)
+
+    def to_host(self, tree: PyTree) -> PyTree:
+        """One copy of replicated values as numpy (for logging)."""
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+    def compile_train_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
+        """jit (state replicated, batch sharded, state donated) or pmap of the step."""
+        if self.mode == "jit":
+            return jax.jit(
+                step,
+                in_shardings=(self.replicated, self.batch_sharding),
+                out_shardings=self.replicated,
+                donate_argnums=0,
+            )
+        return jax.pmap(step, axis_name=DATA_AXIS, donate_argnums=0)
+
+    def compile_eval_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
+        """jit or pmap of `(state, batch, accum) -> accum`."""
+        if self.mode == "jit":
+            return jax.jit(
+                step,
+                in_shardings=(self.replicated, self.batch_sharding, self.replicated),
+                out_shardings=self.replicated,
+            )
+        return jax.pmap(step, axis_name=DATA_AXIS)
+
+    def compile_state_fn(self, fn: Callable[[PyTree], PyTree]) -> Callable[[PyTree], PyTree]:
+        """Compiles a small state -> state function (e.g. resetting metric accumulators)."""
+        if self.mode == "jit":
+            return jax.jit(fn, in_shardings=self.replicated, out_shardings=self.replicated)
+        return jax.pmap(fn, axis_name=DATA_AXIS)
+
+    def replicate(self, tree: PyTree) -> PyTree:
+        """Host values -> the layout of the compiled steps (e.g. an empty metric collection)."""
+        canonical = jax.tree.map(
+            lambda x: jax.make_array_from_callback(
+                np.shape(x), self.replicated, lambda _: np.asarray(x)
+            ),
+            tree,
+        )
+        return self.from_canonical(canonical)
+
+
+def _replicate_pmap(x: np.ndarray, devices: list[jax.Device]) -> jax.Array:
+    """Stacks one copy of `x` per local device, sharded along the new leading axis."""
+    shape = (len(devices), *np.shape(x))
+    shards = [jax.device_put(np.asarray(x)[None], d) for d in devices]
+    sharding = jax.sharding.PmapSharding.default(shape, 0, devices)
+    return jax.make_array_from_single_device_arrays(shape, sharding, shards)

@@ -1,0 +1,53 @@
+"""Trains one experiment: `python -m scripts.train --config configs/digits_cnn.py --workdir runs/x`.
+
+Overrides: `--config.optimizer.learning_rate=0.01 --config.num_train_steps=500`. Re-running
+the same command resumes from the workdir's latest checkpoint. Exit status 2 for bad input
+(config, names, values, missing data, busy workdir), 1 for a diverged run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from scripts.cli import (  # noqa: E402
+    fail,
+    load_config_or_fail,
+    parse_flags_or_fail,
+    quiet_library_logs,
+)
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file (configs/*.py).", lock_config=True
+)
+flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, metrics, plots.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS.workdir:
+        fail("--workdir is required (the run directory, e.g. runs/digits_cnn)")
+    config = load_config_or_fail(_CONFIG)
+    quiet_library_logs()
+
+    from jaxlab.config import ConfigError
+    from jaxlab.train import NonFiniteLossError, WorkdirBusyError, train_and_evaluate
+
+    try:
+        metrics = train_and_evaluate(config, flags.FLAGS.workdir)
+    except (ConfigError, WorkdirBusyError) as e:
+        fail(str(e))
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print("final eval: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags_or_fail)
