@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
@@ -85,6 +87,11 @@ class Checkpointer:
             ),
         )
         return out["state"], dict(out["meta"])
+
+    def restore_raw(self, step: int) -> PyTree:
+        """Restores the state at `step` as nested dicts of host arrays (no target needed)."""
+        out = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        return jax.tree.map(np.asarray, out["state"])
 
     def wait(self) -> None:
         """Blocks until pending asynchronous saves are complete."""

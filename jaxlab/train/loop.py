@@ -121,14 +121,21 @@ class _Run:
             best_mode=config.best_mode,
         )
 
-    def initial_state(self) -> TrainState:
+    def initial_state(self) -> tuple[TrainState, dict[str, Any]]:
+        """The latest checkpoint of this workdir with its metadata, else a fresh state."""
         latest = self.checkpointer.latest_step()
         if latest is None:
-            return self.parallel.init_state(self.init_fn)
+            return self.parallel.init_state(self.init_fn), {}
         state, meta = self.checkpointer.restore(latest, self.parallel.abstract_state(self.init_fn))
         logging.info("resumed from %s (step %d)", self.checkpointer.directory, latest)
         print(f"Resuming from checkpoint at step {latest} (epoch {meta.get('epoch')})", flush=True)
-        return self.parallel.from_canonical(state)
+        return self.parallel.from_canonical(state), meta
+
+    def on_log_grid(self, step: int) -> bool:
+        return step % self.config.log_every_steps == 0
+
+    def on_eval_grid(self, step: int) -> bool:
+        return bool(self.config.eval_every_steps) and step % self.config.eval_every_steps == 0
 
     def host(self, tree: Any) -> Any:
         return self.parallel.to_host(tree)
@@ -176,13 +183,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 def _train(run: _Run) -> dict[str, float]:
     exp, config, workdir = run.exp, run.config, run.workdir
     total, spe = exp.num_train_steps, exp.steps_per_epoch
-    state = run.initial_state()
+    state, meta = run.initial_state()
     start = int(run.host(state.step))
+    if start >= total:
+        print(f"Run already complete at step {start} (num_train_steps {total}).", flush=True)
+        run.checkpointer.close()
+        return dict(meta.get("eval") or {})
     metrics_path = os.path.join(workdir, reporting.METRICS_FILE)
     if run.is_main:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(run_record(config), f, indent=2)
-        reporting.truncate_metrics(metrics_path, start)
+        # Rows after the checkpoint are re-logged; rows a finished run logged only because it
+        # ended at `start` (off the log/eval grids) are not part of a longer run's log.
+        reporting.truncate_metrics(
+            metrics_path, start,
+            keep_at_last=lambda row: _on_grids(row, start, run),
+        )
     writer = reporting.create_writer(workdir, jax.process_index())
     if start == 0:
         writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items()})
@@ -204,18 +220,19 @@ def _train(run: _Run) -> dict[str, float]:
             step += 1
             report(step)
             evaluated = None
-            if step % config.log_every_steps == 0 or step == total:
+            if run.on_log_grid(step) or step == total:
                 values = run.host(state.train_metrics).compute()
                 run.check_finite(state)
                 writer.write_scalars(step, _scalars("train", values))
-                state = run.reset_window(state)
+                if run.on_log_grid(step):  # off the grid (the last step) the window goes on
+                    state = run.reset_window(state)
                 progress(step, {"loss": float(values["loss"]), "lr": float(values["learning_rate"])})
             if step % spe == 0:
                 values = run.host(state.epoch_metrics).compute()
                 run.check_finite(state)
                 writer.write_scalars(step, {"epoch": step // spe, **_scalars("epoch", values)})
                 state = run.reset_epoch(state)
-            if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
+            if run.on_eval_grid(step) or step == total:
                 eval_metrics = evaluated = run.evaluate(state)
                 writer.write_scalars(step, _scalars("eval", evaluated))
                 print(f"eval at step {step}: " +
@@ -233,6 +250,15 @@ def _train(run: _Run) -> dict[str, float]:
     if run.is_main:
         reporting.plot_curves(workdir)
     return eval_metrics
+
+
+def _on_grids(row: dict[str, Any], step: int, run: _Run) -> bool:
+    """Whether a metrics row logged at `step` belongs to the regular log/eval grids."""
+    if any(k.startswith("train/") for k in row):
+        return run.on_log_grid(step)
+    if any(k.startswith("eval/") for k in row):
+        return run.on_eval_grid(step)
+    return True
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -88,11 +88,18 @@ def read_metrics(path: str) -> list[dict[str, float]]:
     return rows
 
 
-def truncate_metrics(path: str, last_step: int) -> None:
-    """Drops rows logged after `last_step` (written before a crash, re-logged on resume)."""
+def truncate_metrics(
+    path: str, last_step: int, keep_at_last: Callable[[dict[str, Any]], bool] | None = None
+) -> None:
+    """Drops rows logged after `last_step` (written before a crash, re-logged on resume), and
+    rows at `last_step` for which `keep_at_last(row)` is False."""
     if not os.path.exists(path):
         return
-    rows = [r for r in read_metrics(path) if r["step"] <= last_step]
+    rows = [
+        r for r in read_metrics(path)
+        if r["step"] < last_step
+        or (r["step"] == last_step and (keep_at_last is None or keep_at_last(r)))
+    ]
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)

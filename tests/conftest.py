@@ -1,0 +1,51 @@
+"""Shared fixtures: an offline TFDS data dir, tiny configs, and a subprocess runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A TFDS data dir of this test session (digits is prepared into it on first use)."""
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture
+def tiny_config(data_dir: str):
+    """The default experiment shrunk for tests: an 8/16-wide conv net, 30 steps of batch 32."""
+    from configs.digits_cnn import get_config
+
+    c = get_config("smoke")
+    c.dataset.data_dir = data_dir
+    c.model.widths = (8, 16)
+    c.optimizer.learning_rate = 1e-2
+    c.batch_size = 32
+    c.eval_batch_size = 60
+    c.num_train_steps = 30
+    c.log_every_steps = 5
+    c.eval_every_steps = 15
+    c.checkpoint_every_steps = 10
+    return c
+
+
+def run_script(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Runs `python -m module args...` from the repository root and captures its output."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,158 @@
+"""End-to-end tests of train_and_evaluate on the offline digits data (in-process)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jaxlab.config import ConfigError
+from jaxlab.train import NonFiniteLossError, WorkdirBusyError, train_and_evaluate
+from jaxlab.train.checkpoint import Checkpointer
+from jaxlab.train.loop import workdir_lock
+from jaxlab.train.reporting import read_metrics
+
+pytestmark = pytest.mark.slow
+
+
+def final_params(workdir: str) -> dict:
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    step = ckpt.latest_step()
+    state = ckpt.restore_raw(step)
+    ckpt.close()
+    return state
+
+
+def rows(workdir: str, prefix: str) -> list[dict]:
+    return [
+        {k: v for k, v in r.items() if k == "step" or k.startswith(prefix)}
+        for r in read_metrics(os.path.join(workdir, "metrics.jsonl"))
+        if any(k.startswith(prefix) for k in r)
+    ]
+
+
+def test_run_writes_workdir_and_reaches_accuracy(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    metrics = train_and_evaluate(tiny_config, workdir)
+    names = set(os.listdir(workdir))
+    assert {"config.json", "metrics.jsonl", "curves.png", "checkpoints"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    record = json.load(open(os.path.join(workdir, "config.json")))
+    assert record["config"]["num_train_steps"] == 30
+    assert record["versions"]["jax"] == jax.__version__
+    assert record["topology"]["device_count"] == jax.device_count()
+    train_rows = rows(workdir, "train/")
+    assert [r["step"] for r in train_rows] == [5, 10, 15, 20, 25, 30]
+    assert train_rows[-1]["train/loss"] < train_rows[0]["train/loss"]
+    assert [r["step"] for r in rows(workdir, "eval/")] == [15, 30]
+    # 1437 // 32 = 44 steps per epoch: no epoch ends within 30 steps.
+    assert rows(workdir, "epoch/") == []
+    assert metrics["accuracy"] > 0.5  # 30 steps of a tiny net: far above chance (0.1)
+    steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+    assert steps == [10, 20, 30]  # every checkpoint_every_steps and at the end
+
+
+def test_epoch_metrics_are_logged_per_epoch(tiny_config, tmp_path):
+    tiny_config.num_train_steps = 90  # 44 steps per epoch
+    tiny_config.log_every_steps = 45
+    tiny_config.eval_every_steps = 0
+    tiny_config.checkpoint_every_steps = 0
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir)
+    epoch_rows = rows(workdir, "epoch/")
+    assert [r["step"] for r in epoch_rows] == [44, 88]
+    assert epoch_rows[1]["epoch/loss"] < epoch_rows[0]["epoch/loss"]
+    assert [r["step"] for r in rows(workdir, "eval/")] == [90]
+
+
+def test_resume_is_exact(tiny_config, tmp_path):
+    tiny_config.model.dropout = 0.3  # the per-step dropout rng must survive the restart too
+    tiny_config.eval_every_steps = 0
+    straight = str(tmp_path / "straight")
+    train_and_evaluate(tiny_config, straight)
+
+    resumed = str(tmp_path / "resumed")
+    tiny_config.num_train_steps = 13  # stops off the log and checkpoint grids
+    train_and_evaluate(tiny_config, resumed)
+    tiny_config.num_train_steps = 30
+    train_and_evaluate(tiny_config, resumed)
+
+    a, b = final_params(straight), final_params(resumed)
+    jax.tree.map(np.testing.assert_array_equal, a["params"], b["params"])
+    jax.tree.map(np.testing.assert_array_equal, a["opt_state"], b["opt_state"])
+    assert rows(straight, "train/") == rows(resumed, "train/")
+
+
+def test_rerun_of_finished_run_resumes_without_training(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    first = train_and_evaluate(tiny_config, workdir)
+    before = rows(workdir, "train/")
+    again = train_and_evaluate(tiny_config, workdir)
+    assert again == {} or again == first
+    assert rows(workdir, "train/") == before
+
+
+def test_train_step_compiles_once(tiny_config, tmp_path, monkeypatch):
+    from jaxlab.train import loop
+
+    runs = []
+    original = loop._Run.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        runs.append(self)
+
+    monkeypatch.setattr(loop._Run, "__init__", spy)
+    train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    (run,) = runs
+    assert run.train_step._cache_size() == 1
+    assert run.eval_step._cache_size() == 1
+
+
+def test_nonfinite_loss_stops_with_step_and_last_checkpoint(tiny_config, tmp_path):
+    tiny_config.optimizer.name = "sgd"
+    tiny_config.optimizer.learning_rate = 1e12
+    tiny_config.checkpoint_every_steps = 1
+    tiny_config.log_every_steps = 1
+    workdir = str(tmp_path / "run")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite at step \d+; last good checkpoint"):
+        train_and_evaluate(tiny_config, workdir)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    steps = [int(d) for d in os.listdir(ckpt_dir) if d.isdigit()]
+    for step in steps:
+        ckpt = Checkpointer(ckpt_dir)
+        state = ckpt.restore_raw(step)
+        ckpt.close()
+        assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state["params"]))
+
+
+def test_second_run_on_busy_workdir_refuses(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    with workdir_lock(workdir, 0):
+        with pytest.raises(WorkdirBusyError, match="in use by another run"):
+            train_and_evaluate(tiny_config, workdir)
+    assert os.listdir(workdir) == [".lock-0"]
+
+
+def test_bad_config_writes_nothing(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    tiny_config.model.name = "resnet9000"
+    with pytest.raises(ConfigError, match="unknown model 'resnet9000'; valid choices"):
+        train_and_evaluate(tiny_config, workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_eval_is_exact_for_any_eval_batch_size(tiny_config, tmp_path):
+    tiny_config.checkpoint_every_steps = 0
+    tiny_config.eval_every_steps = 0
+    results = []
+    for eval_batch in (64, 100):
+        tiny_config.eval_batch_size = eval_batch
+        results.append(train_and_evaluate(tiny_config, str(tmp_path / f"e{eval_batch}")))
+    assert results[0]["accuracy"] == results[1]["accuracy"]
+    correct = results[0]["accuracy"] * 360
+    assert abs(correct - round(correct)) < 1e-3  # a count over exactly the 360 test images
+    np.testing.assert_allclose(results[0]["loss"], results[1]["loss"], rtol=1e-5)
