@@ -1,11 +1,14 @@
-"""Shared command-line plumbing: one-line errors with exit status 2."""
+"""Shared command-line plumbing: one-line errors with exit status 2, quiet start-up."""
 
 from __future__ import annotations
 
-import sys
-from typing import NoReturn
-
+import contextlib
+import importlib.util
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import NoReturn
 
 import ml_collections
 from absl import flags
@@ -19,16 +22,66 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def _config_argument(argv: list[str], name: str = "config") -> str | None:
+    """The value of --config in argv (either `--config=X` or `--config X`), or None."""
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _load_config_file(spec: str) -> ml_collections.ConfigDict:
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_jaxlab_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def check_config_file(spec: str | None) -> None:
+    """Exits 2 unless `spec` (PATH[:ARG]) names an existing Python config file."""
+    if spec is None:
+        return
+    path = spec.partition(":")[0]
+    if not path.endswith(".py"):
+        fail(f"config file must be a Python file with get_config() (configs/*.py), got {path!r}")
+    if not os.path.isfile(path):
+        fail(f"config file not found: {path!r}; the experiments are in configs/*.py")
+
+
+def _unknown_override(argv: list[str]) -> str | None:
+    """Names the first --config.KEY override whose KEY the config does not have."""
+    try:
+        config = _load_config_file(_config_argument(argv) or "")
+    except Exception:  # noqa: BLE001 - the caller reports the original error instead
+        return None
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        path = arg[len("--config.") :].split("=", 1)[0]
+        node, parts = config, path.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+                parent = ".".join(parts[:i]) or "the config"
+                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+                return f"unknown config key {path!r} (no {part!r} in {parent}); valid keys: " + (
+                    ", ".join(valid) or "none"
+                )
+            node = node[part]
+    return None
+
+
 def parse_flags_or_fail(argv: list[str]) -> list[str]:
     """Parses absl flags (config files and overrides included); bad input exits 2."""
+    check_config_file(_config_argument(argv))
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        fail(_first_line(e))
-    except (FileNotFoundError, IsADirectoryError) as e:
-        fail(f"config file not found: {e.filename or e}")
-    except (SyntaxError, ImportError, AttributeError, KeyError, TypeError, ValueError) as e:
-        fail(f"bad config: {type(e).__name__}: {_first_line(e)}")
+        fail(_unknown_override(argv) or _first_line(e))
+    except Exception as e:  # noqa: BLE001 - any failure to load the config is bad input
+        fail(_unknown_override(argv) or f"bad config: {type(e).__name__}: {_first_line(e)}")
     return []  # unreachable
 
 
@@ -44,7 +97,8 @@ class _OwnInfoFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
-            return True
+            # TFDS warns about every empty version folder it probes for an unprepared dataset.
+            return "has no dataset_info.json" not in record.getMessage()
         path = record.pathname.replace("\\", "/")
         return "/jaxlab/" in path or "/clu/metric_writers/" in path
 
@@ -57,6 +111,39 @@ def quiet_library_logs() -> None:
     if flags.FLAGS["verbosity"].present:
         return
     absl_logging.get_absl_handler().addFilter(_OwnInfoFilter())
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Sends file descriptor 2 to /dev/null (C++ libraries log there, below Python)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow without its native start-up banner (oneDNN notes, absl warnings).
+
+    An import failure is re-raised after stderr is restored, so it is still reported.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    with _native_stderr_silenced():
+        try:
+            import tensorflow  # noqa: F401
+        except Exception:  # noqa: BLE001
+            failed = True
+        else:
+            failed = False
+    if failed:
+        import tensorflow  # noqa: F401,F811 - re-import to show the error
 
 
 def _first_line(e: BaseException) -> str:

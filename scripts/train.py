@@ -17,6 +17,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from scripts.cli import (  # noqa: E402
     fail,
+    import_tensorflow_quietly,
     load_config_or_fail,
     parse_flags_or_fail,
     quiet_library_logs,
@@ -35,6 +36,7 @@ def main(argv: list[str]) -> None:
         fail("--workdir is required (the run directory, e.g. runs/digits_cnn)")
     config = load_config_or_fail(_CONFIG)
     quiet_library_logs()
+    import_tensorflow_quietly()
 
     from jaxlab.config import ConfigError
     from jaxlab.train import NonFiniteLossError, WorkdirBusyError, train_and_evaluate

@@ -14,8 +14,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A TFDS data dir of this test session (digits is prepared into it on first use)."""
-    return str(tmp_path_factory.mktemp("tfds"))
+    """A TFDS data dir of this test session, with the offline digits dataset prepared."""
+    from jaxlab.config import default_config
+    from jaxlab.data import get_dataset_info
+
+    path = str(tmp_path_factory.mktemp("tfds"))
+    config = default_config()
+    config.dataset.data_dir = path
+    get_dataset_info(config)  # prepares digits (a few seconds, once per session)
+    return path
 
 
 @pytest.fixture

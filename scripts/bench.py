@@ -1,0 +1,82 @@
+"""Train steps/s of the jaxlab loop against a minimal hand-written jit step (issue 2).
+
+    python -m scripts.bench [--models small_cnn,mlp] [--batch_size 128] [--steps 200]
+                            [--repeats 3] [--feed host|pipeline] [--json out.json]
+
+Runs configs/digits_cnn.py (the small conv net) and, for each other model name, the same
+config with only `model.name` replaced (e.g. `mlp` with its default width), on the offline
+digits data ($TFDS_DATA_DIR or ~/tensorflow_datasets). Prints model, batch, both medians,
+their ratio and whether the loop reaches the target (>= 0.95 of the minimal step). What is
+measured, and how: `jaxlab.analysis.bench`. Exit status 2 with one line for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from scripts.cli import fail, parse_flags_or_fail, quiet_library_logs  # noqa: E402
+
+flags.DEFINE_list("models", ["small_cnn", "mlp"], "Comma-separated registered model names.")
+flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+flags.DEFINE_integer("steps", 200, "Timed steps per segment.")
+flags.DEFINE_integer("repeats", 3, "Timed segments per side (the median is reported).")
+flags.DEFINE_integer("warmup", None, "Untimed steps first (default: past the first log and "
+                     "epoch boundaries).")
+flags.DEFINE_enum("feed", "host", ["host", "pipeline"], "host: both sides cycle through one "
+                  "epoch of batches drawn before timing; pipeline: each pulls from a live "
+                  "tf.data iterator.")
+flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
+FLAGS = flags.FLAGS
+
+
+def bench_config(model: str, batch_size: int):
+    """configs/digits_cnn.py with `batch_size`; another model gets only its name (defaults)."""
+    import ml_collections
+
+    from configs.digits_cnn import get_config
+
+    config = get_config()
+    config.batch_size = batch_size
+    if model != config.model.name:
+        config.model = ml_collections.ConfigDict({"name": model})
+    return config
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.models:
+        fail("--models is empty; give e.g. --models small_cnn,mlp")
+    quiet_library_logs()
+
+    from jaxlab.analysis.bench import benchmark, format_table
+    from jaxlab.config import ConfigError
+
+    results = []
+    for model in FLAGS.models:
+        try:
+            result = benchmark(bench_config(model, FLAGS.batch_size), steps=FLAGS.steps,
+                               repeats=FLAGS.repeats, warmup=FLAGS.warmup, feed=FLAGS.feed)
+        except ConfigError as e:
+            fail(str(e))
+        runs = {side: ", ".join(f"{v:.1f}" for v in values) for side, values in
+                (("loop", result.loop_runs), ("minimal", result.minimal_runs))}
+        print(f"[bench] {model}: loop [{runs['loop']}], minimal [{runs['minimal']}] steps/s "
+              f"on {result.device}", flush=True)
+        results.append(result)
+    print(format_table(results), flush=True)
+    if FLAGS.json:
+        try:
+            with open(FLAGS.json, "w") as f:
+                json.dump([r.to_dict() for r in results], f, indent=2)
+        except OSError as e:
+            fail(f"cannot write --json {FLAGS.json}: {e.strerror or e}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags_or_fail)
