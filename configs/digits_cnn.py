@@ -18,6 +18,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.dataset.name = "digits"
     c.model.name = "small_cnn"
     c.model.widths = (16, 32, 64)
+    c.model.dropout = 0.0
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 3e-3
     c.schedule.name = "constant"

@@ -81,6 +81,8 @@ def validate_optimizer_config(config: ml_collections.ConfigDict, num_train_steps
     groups.parse_lr_multipliers(o.lr_multipliers)
     if o.frozen:
         groups.compile_pattern(o.frozen, "frozen")
+    if require(o, "optimizer", "weight_decay_exclude") not in ("", "default"):
+        groups.compile_pattern(o.weight_decay_exclude, "weight_decay_exclude")
 
 
 def create_optimizer(

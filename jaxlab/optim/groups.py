@@ -189,9 +189,13 @@ def _masked_hvp(hvp_fn: Callable[[Any], Any], params: Any) -> Callable[[Any], An
     def masked(v):
         leaves = jax.tree.leaves(v, is_leaf=_is_masked)
         p_leaves, p_def = jax.tree.flatten(params)
-        full = [jnp.zeros_like(p) if _is_masked(x) else x for x, p in zip(leaves, p_leaves)]
+        full = [
+            jnp.zeros_like(p) if _is_masked(x) else x for x, p in zip(leaves, p_leaves, strict=True)
+        ]
         hv = jax.tree.leaves(hvp_fn(jax.tree.unflatten(p_def, full)))
         v_def = jax.tree.structure(v, is_leaf=_is_masked)
-        return jax.tree.unflatten(v_def, [x if _is_masked(x) else h for x, h in zip(leaves, hv)])
+        return jax.tree.unflatten(
+            v_def, [x if _is_masked(x) else h for x, h in zip(leaves, hv, strict=True)]
+        )
 
     return masked

@@ -13,12 +13,13 @@ rate, every update applied as `p <- p - lr * u` unless said otherwise):
 - `rmsprop`: `s <- rms_decay * s + (1 - rms_decay) g^2` from 0; `u = g / (sqrt(s) + eps)`
   (PyTorch, Keras) or `g / sqrt(s + eps)` with `eps_in_sqrt` (optax's default);
   `centered` uses `s - m^2`, m the running mean of g. No bias correction.
-- `rprop` (iRprop-, optax.scale_by_rprop): per-entry step sizes start at `learning_rate`,
-  are multiplied by `rprop_eta_plus` while the gradient keeps its sign and by
-  `rprop_eta_minus` when it flips, clipped to `[rprop_min_step, rprop_max_step]`;
-  `p <- p - step * sign(g)`, and after a sign flip the entry skips that step. It uses the
-  sign of the gradient only, so it is meant for full-batch training (mini-batch noise flips
-  the signs at random); the schedule must be `constant` (the step sizes adapt themselves).
+- `rprop` (iRprop-, `transforms.scale_by_rprop`, as torch.optim.Rprop): per-entry step
+  sizes start at `learning_rate`, are multiplied by `rprop_eta_plus` while the gradient
+  keeps its sign and by `rprop_eta_minus` when it flips, clipped to
+  `[rprop_min_step, rprop_max_step]`; `p <- p - step * sign(g)`, and after a sign flip the
+  entry skips that step. It uses the sign of the gradient only, so it is meant for
+  full-batch training (mini-batch noise flips the signs at random); the schedule must be
+  `constant` (the step sizes adapt themselves).
 - `adam`: bias-corrected moments, `u = m_hat / (sqrt(v_hat) + eps)` (eps outside the root,
   as the paper, PyTorch and optax).
 - `adamw`: adam plus decoupled weight decay, `u += weight_decay * p` (scaled by lr, as optax
@@ -121,7 +122,8 @@ def validate_optimizer_hparams(o: ml_collections.ConfigDict) -> None:
     require_number(o, "optimizer", "grad_clip_value", allow_zero=True)
     require_number(o, "optimizer", "weight_decay", allow_zero=True)
     check_choice(
-        "optimizer.weight_decay_type", require(o, "optimizer", "weight_decay_type"),
+        "optimizer.weight_decay_type",
+        require(o, "optimizer", "weight_decay_type"),
         WEIGHT_DECAY_TYPES,
     )
     if o.name == "rprop" and o.weight_decay > 0 and resolved_weight_decay_type(o) == "decoupled":
@@ -147,8 +149,11 @@ def scale_by_optimizer(
         scale = optax.scale_by_stddev if o.centered else optax.scale_by_rms
         return scale(o.rms_decay, o.eps, 0.0, eps_in_sqrt=o.eps_in_sqrt)
     if name == "rprop":
-        return optax.scale_by_rprop(
-            learning_rate, o.rprop_eta_minus, o.rprop_eta_plus, o.rprop_min_step,
+        return transforms.scale_by_rprop(
+            learning_rate,
+            o.rprop_eta_minus,
+            o.rprop_eta_plus,
+            o.rprop_min_step,
             o.rprop_max_step,
         )
     if name in ("adam", "adamw", "lamb"):
@@ -187,7 +192,7 @@ def build_chain(
         parts.append(optax.add_decayed_weights(o.weight_decay, decay_mask))
     if o.name == "lamb":
         parts.append(optax.scale_by_trust_ratio())
-    parts.append(optax.scale(-1.0) if o.name == "rprop" else optax.scale_by_learning_rate(
-        learning_rate
-    ))
+    parts.append(
+        optax.scale(-1.0) if o.name == "rprop" else optax.scale_by_learning_rate(learning_rate)
+    )
     return optax.chain(*parts)

@@ -115,7 +115,10 @@ def validate_schedule_config(config: ml_collections.ConfigDict, num_train_steps:
 
 
 def cyclical_schedule(
-    base_lr: float, max_lr: float, half_cycle_steps: int, mode: str = "triangular",
+    base_lr: float,
+    max_lr: float,
+    half_cycle_steps: int,
+    mode: str = "triangular",
     gamma: float = 1.0,
 ) -> optax.Schedule:
     """Smith's cyclical learning rate (optax has none): with `c = floor(1 + t / (2 s))` and
@@ -153,7 +156,7 @@ def _main_schedule(config: ml_collections.ConfigDict, lr: float, steps: int) -> 
         return optax.constant_schedule(lr)
     if s.name == "step":
         return optax.piecewise_constant_schedule(
-            lr, {int(b): float(f) for b, f in zip(s.boundaries, s.factors)}
+            lr, {int(b): float(f) for b, f in zip(s.boundaries, s.factors, strict=True)}
         )
     if s.name == "exponential":
         return optax.exponential_decay(lr, s.decay_steps or steps, s.decay_rate)
@@ -166,9 +169,7 @@ def _main_schedule(config: ml_collections.ConfigDict, lr: float, steps: int) -> 
     if s.name == "cyclical":
         base = s.cycle_base_lr * lr_scale_factor(config)
         return cyclical_schedule(base, lr, s.half_cycle_steps, s.cycle_mode, s.cycle_gamma)
-    return optax.cosine_onecycle_schedule(
-        steps, lr, s.pct_start, s.div_factor, s.final_div_factor
-    )
+    return optax.cosine_onecycle_schedule(steps, lr, s.pct_start, s.div_factor, s.final_div_factor)
 
 
 def peak_learning_rate(config: ml_collections.ConfigDict) -> float:

@@ -1,5 +1,6 @@
 """Gradient transformations that optax lacks: Eve's loss feedback, ESGD's equilibration
-preconditioner, L1 weight decay and AdaGrad with eps outside the square root.
+preconditioner, L1 weight decay, AdaGrad with eps outside the square root, and Rprop (optax
+0.2.8's lags one step behind).
 
 Each is a plain `optax.GradientTransformation(Extra Args)`, so it chains with optax's own
 pieces. Those that need more than the gradient take it through optax's extra-args protocol:
@@ -37,9 +38,7 @@ def scale_by_eve_feedback(
 
     def init_fn(params: Any) -> ScaleByEveState:
         del params
-        return ScaleByEveState(
-            jnp.zeros([], jnp.int32), jnp.ones([]), jnp.zeros([])
-        )
+        return ScaleByEveState(jnp.zeros([], jnp.int32), jnp.ones([]), jnp.zeros([]))
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
@@ -58,7 +57,11 @@ def scale_by_eve_feedback(
 
 
 def eve(
-    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, b3: float = 0.999, c: float = 10.0,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    b3: float = 0.999,
+    c: float = 10.0,
     loss_min: float = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
     """Eve's direction (before the learning rate): Adam's bias-corrected step
@@ -125,7 +128,8 @@ def scale_by_esgd(
         d_sum, n, key = jax.lax.cond(state.count % update_every == 0, refresh, keep, None)
         updates = jax.tree.map(
             lambda g, d: g / (jnp.sqrt(d / n.astype(d.dtype)) + eps).astype(g.dtype),
-            updates, d_sum,
+            updates,
+            d_sum,
         )
         return updates, ScaleByESGDState(optax.safe_increment(state.count), key, d_sum, n)
 
@@ -170,5 +174,52 @@ def scale_by_rss_eps_outside(
         acc = jax.tree.map(lambda g, a: a + jnp.square(g), updates, state.sum_of_squares)
         updates = jax.tree.map(lambda g, a: g / (jnp.sqrt(a) + eps), updates, acc)
         return updates, ScaleByRssState(acc)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByRpropState(NamedTuple):
+    """Rprop state: per-entry step sizes and the sign of the last gradient (0 after a flip)."""
+
+    step_sizes: Any
+    prev_sign: Any
+
+
+def scale_by_rprop(
+    initial_step: float,
+    eta_minus: float = 0.5,
+    eta_plus: float = 1.2,
+    min_step: float = 1e-6,
+    max_step: float = 50.0,
+) -> optax.GradientTransformation:
+    """iRprop- (Igel and Huesken, 2000), as torch.optim.Rprop; returns `step * sign(g)`.
+
+    Written here because optax 0.2.8's `scale_by_rprop` returns the previous step's update
+    (zero at the first step; google-deepmind/optax PR #1725). Per entry: when `g * g_prev > 0`
+    the step grows by `eta_plus`, when `< 0` it shrinks by `eta_minus` and g is taken as 0
+    (no move now, and no sign comparison next time), both clipped to `[min_step, max_step]`.
+    """
+
+    def init_fn(params):
+        return ScaleByRpropState(
+            jax.tree.map(lambda p: jnp.full_like(p, initial_step), params),
+            jax.tree.map(jnp.zeros_like, params),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+
+        def step_size(g, prev, step):
+            prod = jnp.sign(g) * prev
+            factor = jnp.where(prod > 0, eta_plus, eta_minus)
+            return jnp.where(prod == 0, step, jnp.clip(step * factor, min_step, max_step))
+
+        def sign(g, prev):
+            return jnp.where(jnp.sign(g) * prev < 0, 0.0, jnp.sign(g)).astype(g.dtype)
+
+        steps = jax.tree.map(step_size, updates, state.prev_sign, state.step_sizes)
+        signs = jax.tree.map(sign, updates, state.prev_sign)
+        updates = jax.tree.map(lambda s, st: s * st, signs, steps)
+        return updates, ScaleByRpropState(steps, signs)
 
     return optax.GradientTransformation(init_fn, update_fn)

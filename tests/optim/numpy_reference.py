@@ -33,7 +33,7 @@ class Reference:
         out = []
         if name == "esgd" and t % hp["esgd_update_every"] == 0:
             hv = hvp(self.draw())
-            self.v = [d + h**2 for d, h in zip(self.v, hv)]
+            self.v = [d + h**2 for d, h in zip(self.v, hv, strict=True)]
             self.samples += 1
         if name == "eve":
             if t == 0:
@@ -64,10 +64,14 @@ class Reference:
                 u = g / (np.sqrt(s + eps) if hp["eps_in_sqrt"] else np.sqrt(s) + eps)
             elif name == "rprop":
                 prod = g * self.m[i]
-                grow = np.clip(self.steps[i] * hp["rprop_eta_plus"], hp["rprop_min_step"],
-                               hp["rprop_max_step"])
-                shrink = np.clip(self.steps[i] * hp["rprop_eta_minus"], hp["rprop_min_step"],
-                                 hp["rprop_max_step"])
+                grow = np.clip(
+                    self.steps[i] * hp["rprop_eta_plus"], hp["rprop_min_step"], hp["rprop_max_step"]
+                )
+                shrink = np.clip(
+                    self.steps[i] * hp["rprop_eta_minus"],
+                    hp["rprop_min_step"],
+                    hp["rprop_max_step"],
+                )
                 self.steps[i] = np.where(prod > 0, grow, np.where(prod < 0, shrink, self.steps[i]))
                 self.m[i] = np.where(prod < 0, 0.0, np.sign(g))
                 u = self.steps[i] * self.m[i]
@@ -111,7 +115,7 @@ class Reference:
                 u[i] = u[i] * (pn / un if pn > 0 and un > 0 else 1.0)
         lr = 1.0 if hp["name"] == "rprop" else hp["learning_rate"]
         self.t += 1
-        return [p - lr * ui for p, ui in zip(params, u)]
+        return [p - lr * ui for p, ui in zip(params, u, strict=True)]
 
 
 class Quadratic:
@@ -158,8 +162,10 @@ class TinyMLP:
         self.x = rng.normal(size=(8, 3))
         self.y = np.sin(self.x.sum(axis=1, keepdims=True))
         self.init = [
-            0.1 * rng.normal(size=4), rng.normal(size=(3, 4)) / np.sqrt(3),
-            0.1 * rng.normal(size=1), rng.normal(size=(4, 1)) / 2,
+            0.1 * rng.normal(size=4),
+            rng.normal(size=(3, 4)) / np.sqrt(3),
+            0.1 * rng.normal(size=1),
+            rng.normal(size=(4, 1)) / 2,
         ]
 
     def _forward(self, leaves):
@@ -179,6 +185,6 @@ class TinyMLP:
         return [dh.sum(axis=0), self.x.T @ dh, d.sum(axis=0), h.T @ d]
 
     def hvp(self, leaves, v, h: float = 1e-5):
-        plus = self.grad([p + h * x for p, x in zip(leaves, v)])
-        minus = self.grad([p - h * x for p, x in zip(leaves, v)])
-        return [(a - b) / (2 * h) for a, b in zip(plus, minus)]
+        plus = self.grad([p + h * x for p, x in zip(leaves, v, strict=True)])
+        minus = self.grad([p - h * x for p, x in zip(leaves, v, strict=True)])
+        return [(a - b) / (2 * h) for a, b in zip(plus, minus, strict=True)]

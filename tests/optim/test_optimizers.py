@@ -18,11 +18,17 @@ STEPS = 50
 CASES = {
     "sgd": dict(learning_rate=0.05),
     "sgd_l2_clip_norm": dict(
-        name="sgd", learning_rate=0.05, weight_decay=0.1, weight_decay_type="l2",
+        name="sgd",
+        learning_rate=0.05,
+        weight_decay=0.1,
+        weight_decay_type="l2",
         grad_clip_norm=0.5,
     ),
     "sgd_l1_clip_value": dict(
-        name="sgd", learning_rate=0.05, weight_decay=0.05, weight_decay_type="l1",
+        name="sgd",
+        learning_rate=0.05,
+        weight_decay=0.05,
+        weight_decay_type="l1",
         grad_clip_value=0.3,
     ),
     "momentum": dict(learning_rate=0.02, momentum=0.9),
@@ -121,7 +127,9 @@ def run_reference(config, problem):
     traj = []
     for _ in range(STEPS):
         params = ref.step(
-            params, problem.grad(params), problem.loss(params),
+            params,
+            problem.grad(params),
+            problem.loss(params),
             lambda v, p=params: problem.hvp(p, v),
         )
         traj.append(params)
@@ -138,10 +146,10 @@ def test_first_50_steps_match_numpy_reference(case, problem_cls):
     with jax.enable_x64(True):
         got = run_jax(config, problem)
         want = run_reference(config, problem)
-    moved = max(np.max(np.abs(w[0] - x0)) for w, x0 in zip(want[-1], problem.init))
+    moved = max(np.max(np.abs(w[0] - x0)) for w, x0 in zip(want[-1], problem.init, strict=True))
     assert moved > 1e-3, "the test problem should move the parameters"
-    for step, (g, w) in enumerate(zip(got, want)):
-        for gi, wi in zip(g, w):
+    for step, (g, w) in enumerate(zip(got, want, strict=True)):
+        for gi, wi in zip(g, w, strict=True):
             np.testing.assert_allclose(gi, wi, rtol=1e-5, atol=1e-9, err_msg=f"step {step}")
 
 

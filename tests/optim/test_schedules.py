@@ -28,13 +28,15 @@ def sched(name, steps=1000, **overrides):
 
 def check(schedule, expected: dict):
     for step, want in expected.items():
-        np.testing.assert_allclose(float(schedule(step)), want, rtol=1e-5, atol=1e-9,
-                                   err_msg=f"step {step}")
+        np.testing.assert_allclose(
+            float(schedule(step)), want, rtol=1e-5, atol=1e-9, err_msg=f"step {step}"
+        )
 
 
 def test_constant_with_warmup_boundaries():
-    check(sched("constant", warmup_steps=100), {0: 0.0, 50: LR / 2, 99: LR * 0.99, 100: LR,
-                                                999: LR})
+    check(
+        sched("constant", warmup_steps=100), {0: 0.0, 50: LR / 2, 99: LR * 0.99, 100: LR, 999: LR}
+    )
     check(sched("constant"), {0: LR, 500: LR})
 
 
@@ -44,8 +46,10 @@ def test_step_boundaries_count_from_end_of_warmup():
 
 
 def test_exponential():
-    check(sched("exponential", decay_rate=0.5, decay_steps=100),
-          {0: LR, 100: LR / 2, 250: LR * 0.5**2.5})
+    check(
+        sched("exponential", decay_rate=0.5, decay_steps=100),
+        {0: LR, 100: LR / 2, 250: LR * 0.5**2.5},
+    )
     check(sched("exponential", decay_rate=0.01), {1000: LR * 0.01, 500: LR * 0.1})
 
 
@@ -79,8 +83,9 @@ def test_cyclical_turning_points():
     tri2 = sched("cyclical", cycle_base_lr=base, half_cycle_steps=half, cycle_mode="triangular2")
     check(tri2, {50: LR, 100: base, 150: base + (LR - base) / 2, 250: base + (LR - base) / 4})
     g = 0.99
-    exp = sched("cyclical", cycle_base_lr=base, half_cycle_steps=half, cycle_mode="exp_range",
-                cycle_gamma=g)
+    exp = sched(
+        "cyclical", cycle_base_lr=base, half_cycle_steps=half, cycle_mode="exp_range", cycle_gamma=g
+    )
     check(exp, {0: base, 50: base + (LR - base) * g**50, 150: base + (LR - base) * g**150})
 
 
