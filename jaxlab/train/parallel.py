@@ -75,7 +75,7 @@ class Parallel:
         """State in the checkpoint layout: replicated global arrays."""
         if self.mode == "jit":
             return state
-        first = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state)
+        first = jax.tree.map(_first_replica, state)
         return jax.tree.map(
             lambda x: jax.make_array_from_callback(x.shape, self.replicated, lambda _: x), first
         )
@@ -84,12 +84,13 @@ class Parallel:
         """Canonical state -> the layout the compiled steps take."""
         if self.mode == "jit":
             return jax.device_put(state, self.replicated)
-        devices = jax.local_devices()
         host = jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), state)
-        return jax.tree.map(lambda x: _replicate_pmap(x, devices), host)
+        return jax.tree.map(_replicate_pmap, host)
 
     def to_host(self, tree: PyTree) -> PyTree:
         """One copy of replicated values as numpy (for logging)."""
+        if self.mode == "pmap":
+            return jax.tree.map(_first_replica, tree)
         return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
     def compile_train_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
@@ -130,9 +131,14 @@ class Parallel:
         return self.from_canonical(canonical)
 
 
-def _replicate_pmap(x: np.ndarray, devices: list[jax.Device]) -> jax.Array:
-    """Stacks one copy of `x` per local device, sharded along the new leading axis."""
-    shape = (len(devices), *np.shape(x))
-    shards = [jax.device_put(np.asarray(x)[None], d) for d in devices]
-    sharding = jax.sharding.PmapSharding.default(shape, 0, devices)
-    return jax.make_array_from_single_device_arrays(shape, sharding, shards)
+def _first_replica(x: jax.Array) -> np.ndarray:
+    """The value on the first local device of an array with a leading pmap axis."""
+    return np.asarray(x.addressable_data(0))[0]
+
+
+def _replicate_pmap(x: np.ndarray) -> jax.Array:
+    """One copy of `x` per local device, stacked on a new leading axis (pmap's input layout)."""
+    devices = jax.local_devices()
+    mesh = Mesh(np.array(devices), (DATA_AXIS,))
+    stacked = np.broadcast_to(np.asarray(x), (len(devices), *np.shape(x)))
+    return jax.device_put(stacked, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
