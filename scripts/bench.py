@@ -17,6 +17,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import ml_collections  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from scripts.cli import fail, parse_flags_or_fail, quiet_library_logs  # noqa: E402
@@ -34,10 +35,8 @@ flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
 FLAGS = flags.FLAGS
 
 
-def bench_config(model: str, batch_size: int):
+def bench_config(model: str, batch_size: int) -> ml_collections.ConfigDict:
     """configs/digits_cnn.py with `batch_size`; another model gets only its name (defaults)."""
-    import ml_collections
-
     from configs.digits_cnn import get_config
 
     config = get_config()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__":  # `python scripts/inspect.py`: this file must not shadow stdlib `inspect`
+# Run as `python scripts/inspect.py`, this file must not shadow the standard library's `inspect`.
+if __name__ == "__main__":
     _here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
     sys.path.insert(0, os.path.dirname(_here))
@@ -50,8 +51,10 @@ def resolve(config, model: str | None, num_classes: int, image_size: int, channe
         info = get_dataset_info(config)
         hwc, classes = tuple(info.image_shape), info.num_classes
     except Exception as e:  # noqa: BLE001  (no data here: the flags give the shape)
-        print(f"[inspect] dataset info unavailable ({e}); using the flags' input shape",
-              file=sys.stderr)
+        print(
+            f"[inspect] dataset info unavailable ({e}); using the flags' input shape",
+            file=sys.stderr,
+        )
         classes = num_classes
     kwargs.setdefault("num_classes", classes)
     return name, kwargs, hwc
@@ -64,8 +67,9 @@ def main(argv: list[str]) -> None:
     from jaxlab.models import get_model
 
     try:
-        name, kwargs, hwc = resolve(FLAGS.config, FLAGS.model, FLAGS.num_classes,
-                                    FLAGS.image_size, FLAGS.channels)
+        name, kwargs, hwc = resolve(
+            FLAGS.config, FLAGS.model, FLAGS.num_classes, FLAGS.image_size, FLAGS.channels
+        )
         model = get_model(name, **kwargs)
         table = parameter_table(model, (FLAGS.batch_size, *hwc), flops=FLAGS.flops)
     except ConfigError as e:

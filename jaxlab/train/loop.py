@@ -96,17 +96,19 @@ class _Run:
         train_c, epoch_c, self.eval_collection = make_collections(
             exp.task.train_metric_names, exp.task.eval_metric_names
         )
+        ema = optim.ema_decay(config)
         self.init_fn = make_init_fn(
-            exp.model, exp.tx, exp.info.image_shape, config.seed, train_c, epoch_c
+            exp.model, exp.tx, exp.info.image_shape, config.seed, train_c, epoch_c,
+            use_ema=ema is not None,
         )
         axis = self.parallel.axis_name
-        needs_hvp = optim.needs_hvp(config) if hasattr(optim, "needs_hvp") else False
         self.train_step = self.parallel.compile_train_step(
             make_train_step(exp.task, exp.model.apply, exp.tx, exp.schedule, axis_name=axis,
-                            needs_hvp=needs_hvp)
+                            needs_hvp=optim.needs_hvp(config), ema_decay=ema)
         )
+        # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
         self.eval_step = self.parallel.compile_eval_step(
-            make_eval_step(exp.task, exp.model.apply, axis_name=axis)
+            make_eval_step(exp.task, exp.model.apply, axis_name=axis, use_ema=ema is not None)
         )
         self.reset_window = self.parallel.compile_state_fn(
             lambda s: s.replace(train_metrics=s.train_metrics.empty())

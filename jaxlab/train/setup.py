@@ -119,7 +119,7 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     model = get_model(config.model.name, **_model_kwargs(config, info))
     x = jax.ShapeDtypeStruct((1, *info.image_shape), jax.numpy.float32)
     try:
-        jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+        variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
     except ConfigError:
         raise
     except Exception as e:  # shape errors surface as many exception types inside flax
@@ -134,6 +134,7 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
             f"{', '.join(task.eval_metric_names)}"
         )
     tx = optim.create_optimizer(config, num_steps)
+    optim.validate_param_groups(config, variables["params"])
     schedule = optim.create_schedule(config, num_steps)
     return Experiment(config, info, model, task, tx, schedule, num_steps, spe)
 

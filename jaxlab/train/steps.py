@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 from clu import metrics
 
+from jaxlab.optim import update_ema
 from jaxlab.tasks import Task
 from jaxlab.train.state import TrainState
 
@@ -88,9 +89,7 @@ def make_train_step(
         params = optax.apply_updates(state.params, updates)
         ema_params = state.ema_params
         if ema_decay is not None:
-            ema_params = jax.tree.map(
-                lambda e, p: ema_decay * e + (1 - ema_decay) * p, ema_params, params
-            )
+            ema_params = update_ema(ema_params, params, ema_decay)
 
         mask = jnp.ones(batch["label"].shape[:1], jnp.float32)
         averages = _averages(per_example, mask, axis_name)

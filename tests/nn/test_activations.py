@@ -19,14 +19,27 @@ from jaxlab.nn.activations import (
     list_activations,
     maxout,
 )
+from tests.models.utils import fast_key, numpy_variables
 
 X = jnp.array([-2.0, -0.5, 0.0, 0.5, 2.0])
 erf = np.vectorize(math.erf)
 
 
 def test_the_course_activations_are_all_there():
-    for name in ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu",
-                 "gelu_tanh", "swish", "silu", "maxout"):
+    for name in (
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "prelu",
+        "elu",
+        "selu",
+        "gelu",
+        "gelu_tanh",
+        "swish",
+        "silu",
+        "maxout",
+    ):
         assert name in list_activations()
 
 
@@ -55,7 +68,9 @@ def test_activation_values(name, expected):
 
 def test_exact_and_tanh_gelu_differ():
     x = jnp.linspace(-3, 3, 13)
-    assert float(jnp.max(jnp.abs(get_activation("gelu")(x) - get_activation("gelu_tanh")(x)))) > 1e-5
+    assert (
+        float(jnp.max(jnp.abs(get_activation("gelu")(x) - get_activation("gelu_tanh")(x)))) > 1e-5
+    )
 
 
 def test_callable_passes_through_and_identity():
@@ -73,7 +88,7 @@ def test_prelu_learns_one_slope_per_call_site():
         def __call__(self, x):
             return prelu(x) + prelu(2 * x)
 
-    params = Net().init(jax.random.key(0), X)["params"]
+    params = Net().init(fast_key(0), X)["params"]
     assert sorted(params) == ["PReLU_0", "PReLU_1"]
     np.testing.assert_allclose(params["PReLU_0"]["negative_slope"], 0.25)
     out = Net().apply({"params": params}, X)
@@ -88,7 +103,7 @@ def test_prelu_initial_slope_from_spec():
         def __call__(self, x):
             return get_activation("prelu:0.1")(x)
 
-    params = Net().init(jax.random.key(0), X)["params"]
+    params = Net().init(fast_key(0), X)["params"]
     np.testing.assert_allclose(params["PReLU_0"]["negative_slope"], 0.1)
 
 
@@ -103,7 +118,7 @@ def test_maxout_takes_the_max_of_each_group():
 
 def test_maxout_layer_shape_and_params():
     layer = Maxout(features=4, pieces=3)
-    variables = layer.init(jax.random.key(0), jnp.ones((2, 5)))
+    variables = numpy_variables(layer, (2, 5))
     assert variables["params"]["dense"]["kernel"].shape == (5, 12)
     assert layer.apply(variables, jnp.ones((2, 5))).shape == (2, 4)
 

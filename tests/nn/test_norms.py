@@ -10,19 +10,21 @@ import pytest
 
 from jaxlab.config import ConfigError
 from jaxlab.nn.norms import NORMS, GroupNorm, Identity, get_norm, local_response_norm
+from tests.models.utils import fast_key, randn
 
 # Deliberately unnormalized input: every channel and sample has its own offset and scale.
-_K = jax.random.split(jax.random.key(0), 3)
-X = (
-    jax.random.normal(_K[0], (4, 5, 6, 8)) * jax.random.uniform(_K[1], (4, 1, 1, 8), minval=0.5, maxval=3.0)
-    + jax.random.normal(_K[2], (4, 1, 1, 8)) * 5
+_R = np.random.default_rng(0)
+X = jnp.asarray(
+    _R.normal(size=(4, 5, 6, 8)) * _R.uniform(0.5, 3.0, (4, 1, 1, 8))
+    + _R.normal(size=(4, 1, 1, 8)) * 5,
+    jnp.float32,
 )
 
 
 def _apply(spec, x, train=True, **kw):
     norm = get_norm(spec, train=train, **kw)
     layer = norm(name="n")
-    variables = layer.init(jax.random.key(1), x)
+    variables = layer.init(fast_key(1), x)
     out, state = layer.apply(variables, x, mutable=["batch_stats"])
     return out, variables, state
 
@@ -65,7 +67,7 @@ def test_group_norm_normalizes_each_sample_and_group():
 def test_group_norm_default_is_32_groups_and_bad_groups_fail():
     assert get_norm("group", train=True).keywords["num_groups"] == 32
     with pytest.raises(ConfigError, match=r"divisible.*1, 2, 4, 8"):
-        GroupNorm(num_groups=3).init(jax.random.key(0), X)
+        GroupNorm(num_groups=3).init(fast_key(0), X)
 
 
 def test_none_is_identity_without_parameters():
@@ -82,12 +84,16 @@ def test_batch_norm_running_stats_update_only_in_train_and_are_used_in_eval():
             return get_norm("batch", train=train, momentum=0.5)(name="bn")(x)
 
     net = Net()
-    variables = net.init(jax.random.key(0), X, train=False)
+    variables = net.init(fast_key(0), X, train=False)
     np.testing.assert_array_equal(variables["batch_stats"]["bn"]["mean"], 0.0)
     _, state = net.apply(variables, X, train=True, mutable=["batch_stats"])
-    np.testing.assert_allclose(state["batch_stats"]["bn"]["mean"], 0.5 * jnp.mean(X, axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        state["batch_stats"]["bn"]["mean"], 0.5 * jnp.mean(X, axis=(0, 1, 2)), rtol=1e-5
+    )
     _, same = net.apply(variables, X, train=False, mutable=["batch_stats"])
-    np.testing.assert_array_equal(same["batch_stats"]["bn"]["mean"], variables["batch_stats"]["bn"]["mean"])
+    np.testing.assert_array_equal(
+        same["batch_stats"]["bn"]["mean"], variables["batch_stats"]["bn"]["mean"]
+    )
     # eval uses the running statistics: with mean 0, var 1 stats the layer is the identity
     y = net.apply(variables, X, train=False)
     np.testing.assert_allclose(y, X / np.sqrt(1 + 1e-5), rtol=1e-5)
@@ -108,7 +114,7 @@ def test_callable_spec_is_the_factory():
 
 
 def test_local_response_norm_matches_the_definition():
-    x = jax.random.normal(jax.random.key(3), (1, 2, 2, 7))
+    x = randn(1, 2, 2, 7, seed=3)
     size, alpha, beta, k = 5, 1e-1, 0.75, 2.0
     xn = np.asarray(x)
     expected = np.empty_like(xn)

@@ -1,0 +1,319 @@
+"""Residual networks: ImageNet ResNet-18..152 (He et al., 2015) with ResNeXt (Xie et al.,
+2017) and wide (Zagoruyko & Komodakis, 2016) variants, the CIFAR ResNets of He et al. (2015,
+sec. 4.2) with their plain twins, pre-activation ResNets (He et al., 2016) and Fixup
+(Zhang et al., 2019) for training without normalization.
+
+One `ResNet` class; `variant` picks the stem, the stage widths and the rule that maps
+`depth` to blocks:
+
+- `imagenet`: 7x7/2 conv, 3x3/2 max pool, four stages of width 64..512 (x4 for bottleneck
+  blocks); depth 18, 34 (basic) or 50, 101, 152 (bottleneck); projection (1x1 conv + norm)
+  shortcuts where the shape changes. Layout and parameter counts equal torchvision's
+  (stride on the 3x3 conv of the bottleneck, "v1.5").
+- `cifar`: 3x3 conv, three stages of width 16/32/64; depth 6n+2 (basic blocks) or 9n+2
+  (`block="bottleneck"`); option-A shortcuts by default (stride-2 subsampling plus
+  zero-padded channels: no parameters). `shortcut="none"` gives the plain nets.
+- `wide`: WRN-d-k: pre-activation basic blocks of width 16k/32k/64k, depth 6n+4,
+  `widen_factor` k, optional `dropout` between the two convolutions.
+
+`kernel_init="fixup"` (with `norm="none"`) builds Fixup: scalar biases around every conv
+and activation, a scalar multiplier per branch, the last conv of each branch and the
+classifier zero-initialized, the other branch convs He-initialized and scaled by
+L^(-1/(2m-2)). At initialization every residual block is then the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxlab.config import ConfigError, check_choice
+from jaxlab.nn.activations import get_activation
+from jaxlab.nn.conv import GlobalAvgPoolHead, check_input_size
+from jaxlab.nn.initializers import (
+    FixupBias,
+    FixupScale,
+    fixup_kernel_init,
+    get_initializer,
+    kaiming,
+)
+from jaxlab.nn.norms import get_norm
+from jaxlab.nn.regularizers import StochasticDepth, stochastic_depth_rates
+
+IMAGENET_DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+VARIANTS = ("imagenet", "cifar", "wide")
+SHORTCUTS = ("projection", "zero_pad", "none")
+BLOCKS = ("basic", "bottleneck")
+
+
+def zero_pad_shortcut(x: jax.Array, features: int, strides: int) -> jax.Array:
+    """Option-A shortcut (He et al., 2015): subsample by `strides`, then zero-pad the channels
+    (half on each side, as the reference CIFAR code) up to `features`. No parameters."""
+    x = x[:, ::strides, ::strides, :]
+    extra = features - x.shape[-1]
+    return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+
+
+class ResidualBlock(nn.Module):
+    """A basic (3x3, 3x3) or bottleneck (1x1, 3x3 grouped, 1x1 to 4x) residual block,
+    post-activation (conv-norm-act, add, act) or pre-activation (norm-act-conv, add).
+
+    `norm` is a factory from `jaxlab.nn.get_norm`; `fixup_branches` (the number of residual
+    branches L in the net) switches on Fixup's scalar biases and scale and its init.
+    """
+
+    features: int  # "planes": the output width is features (basic) or 4 * features
+    strides: int = 1
+    bottleneck: bool = False
+    shortcut: str = "projection"
+    preact: bool = False
+    groups: int = 1
+    width_per_group: int = 64
+    dropout: float = 0.0
+    drop_path: float = 0.0
+    norm: Callable[..., nn.Module] = nn.BatchNorm
+    act: Callable[[jax.Array], jax.Array] = nn.relu
+    kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+    fixup_branches: int | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    def _plan(self) -> list[tuple[int, int, int, int]]:
+        """(kernel, features, strides, groups) of each conv of the branch."""
+        if not self.bottleneck:
+            return [(3, self.features, self.strides, 1), (3, self.features, 1, 1)]
+        width = int(self.features * (self.width_per_group / 64.0)) * self.groups
+        if width < 1:
+            raise ConfigError(
+                f"bottleneck width int({self.features} * {self.width_per_group} / 64) * "
+                f"{self.groups} "
+                "is 0; raise width or width_per_group"
+            )
+        return [
+            (1, width, 1, 1),
+            (3, width, self.strides, self.groups),
+            (1, 4 * self.features, 1, 1),
+        ]
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        plan = self._plan()
+        out_features = plan[-1][1]
+        fixup = self.fixup_branches is not None
+        branch_init = (
+            fixup_kernel_init(self.fixup_branches, len(plan)) if fixup else self.kernel_init
+        )
+        y = shortcut_in = x
+        for i, (k, f, s, g) in enumerate(plan):
+            last = i == len(plan) - 1
+            if self.preact:
+                y = self.act(self.norm(name=f"norm{i + 1}")(y))
+            if fixup:
+                y = FixupBias(name=f"bias{i + 1}a")(y)
+            if i == 0 and (self.preact or fixup):
+                shortcut_in = y  # projections see the pre-activated (or Fixup-biased) input
+            if i > 0 and self.dropout > 0:
+                y = nn.Dropout(self.dropout, deterministic=not train)(y)
+            init = nn.initializers.zeros if fixup and last else branch_init
+            y = nn.Conv(
+                f,
+                (k, k),
+                strides=s,
+                padding=[(k // 2, k // 2)] * 2,
+                feature_group_count=g,
+                use_bias=False,
+                kernel_init=init,
+                dtype=self.dtype,
+                name=f"conv{i + 1}",
+            )(y)
+            if not self.preact:
+                y = self.norm(name=f"norm{i + 1}")(y)
+                if fixup and last:
+                    y = FixupScale(name="scale")(y)
+                if fixup:
+                    y = FixupBias(name=f"bias{i + 1}b")(y)
+                if not last:
+                    y = self.act(y)
+        if self.shortcut == "none":
+            return y if self.preact else self.act(y)
+        if self.strides != 1 or x.shape[-1] != out_features:
+            if self.shortcut == "zero_pad":
+                residual = zero_pad_shortcut(shortcut_in, out_features, self.strides)
+            else:
+                residual = nn.Conv(
+                    out_features,
+                    (1, 1),
+                    strides=self.strides,
+                    use_bias=False,
+                    kernel_init=self.kernel_init,
+                    dtype=self.dtype,
+                    name="shortcut_conv",
+                )(shortcut_in)
+                if not self.preact:
+                    residual = self.norm(name="shortcut_norm")(residual)
+        else:
+            residual = x
+        if self.drop_path > 0:
+            y = StochasticDepth(self.drop_path)(y, deterministic=not train)
+        y = y + residual
+        return y if self.preact else self.act(y)
+
+
+class ResNet(nn.Module):
+    """A residual network (see the module docstring for the variants and depth rules).
+
+    Fields: `width` is the stem and first-stage width (None: 64 imagenet, 16 cifar/wide),
+    doubled per stage and multiplied by `widen_factor`; `groups`/`width_per_group` make
+    bottlenecks ResNeXt (32 and 4 for resnext50_32x4d); `stochastic_depth` is the drop rate
+    of the last block (linearly less for earlier ones); `dropout` sits between a block's
+    convs (WRN). `kernel_init` None is PyTorch's ResNet init (Kaiming normal, fan_out).
+    """
+
+    depth: int = 50
+    num_classes: int = 1000
+    variant: str = "imagenet"
+    block: str | None = None
+    shortcut: str | None = None
+    preact: bool = False
+    width: int | None = None
+    widen_factor: int = 1
+    groups: int = 1
+    width_per_group: int = 64
+    dropout: float = 0.0
+    stochastic_depth: float = 0.0
+    norm: str | Callable[..., nn.Module] = "batch"
+    activation: str | Callable[[jax.Array], jax.Array] = "relu"
+    kernel_init: str | Callable[..., jax.Array] | None = None
+    bn_momentum: float = 0.9
+    dtype: jnp.dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.plan()  # fail at construction (get_model) on a bad depth, variant, block, shortcut
+        super().__post_init__()
+
+    def plan(self) -> tuple[bool, tuple[int, ...], str]:
+        """Returns (bottleneck?, blocks per stage, shortcut kind) or raises ConfigError."""
+        check_choice("resnet variant", self.variant, VARIANTS)
+        if self.block is not None:
+            check_choice("resnet block", self.block, BLOCKS)
+        shortcut = self.shortcut or ("zero_pad" if self.variant == "cifar" else "projection")
+        check_choice("resnet shortcut", shortcut, SHORTCUTS)
+        if self.kernel_init == "fixup" and (self.norm != "none" or shortcut == "none"):
+            raise ConfigError(
+                "kernel_init 'fixup' is for residual networks without normalization; set "
+                f"norm='none' and keep the shortcuts, got norm={self.norm!r}, shortcut={shortcut!r}"
+            )
+        if self.stochastic_depth > 0 and shortcut == "none":
+            raise ConfigError(
+                "stochastic_depth needs residual shortcuts; the plain net (shortcut='none') "
+                "has none"
+            )
+        d = self.depth
+        if self.variant == "imagenet":
+            if d not in IMAGENET_DEPTHS:
+                raise ConfigError(
+                    f"resnet depth {d} has no preset; valid depths: "
+                    f"{', '.join(map(str, IMAGENET_DEPTHS))}"
+                )
+            block, stages = IMAGENET_DEPTHS[d]
+            return (self.block or block) == "bottleneck", stages, shortcut
+        if self.variant == "wide":
+            if d < 10 or (d - 4) % 6:
+                raise ConfigError(
+                    f"wide resnet depth {d} has no preset; valid depths: 6n+4 (10, 16, 22, 28, 40)"
+                )
+            return False, ((d - 4) // 6,) * 3, shortcut
+        if self.block == "bottleneck":
+            if d < 11 or (d - 2) % 9:
+                raise ConfigError(
+                    f"cifar resnet depth {d} with bottleneck blocks has no preset; "
+                    "valid depths: 9n+2 (164, 1001)"
+                )
+            return True, ((d - 2) // 9,) * 3, shortcut
+        if d < 8 or (d - 2) % 6:
+            raise ConfigError(
+                f"cifar resnet depth {d} has no preset; "
+                "valid depths: 6n+2 (20, 32, 44, 56, 110, 1202)"
+            )
+        return False, ((d - 2) // 6,) * 3, shortcut
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        bottleneck, stages, shortcut = self.plan()
+        imagenet = self.variant == "imagenet"
+        check_input_size(x, 32 if imagenet else 4, f"resnet ({self.variant}, depth {self.depth})")
+        fixup = self.kernel_init == "fixup"
+        preact = self.preact or self.variant == "wide"
+        norm = get_norm(
+            self.norm,
+            train=train,
+            axis_name=self.bn_axis_name,
+            dtype=self.dtype,
+            momentum=self.bn_momentum,
+        )
+        act = get_activation(self.activation)
+        init = (
+            kaiming("fan_in")
+            if fixup
+            else get_initializer(self.kernel_init, default="kaiming_normal_fan_out")
+        )
+        base = self.width or (64 if imagenet else 16)
+
+        x = x.astype(self.dtype)
+        k, s = (7, 2) if imagenet else (3, 1)
+        x = nn.Conv(
+            base,
+            (k, k),
+            strides=s,
+            padding=[(k // 2, k // 2)] * 2,
+            use_bias=False,
+            kernel_init=init,
+            dtype=self.dtype,
+            name="stem_conv",
+        )(x)
+        if not preact:
+            x = norm(name="stem_norm")(x)
+            x = act(FixupBias(name="stem_bias")(x) if fixup else x)
+        if imagenet:
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(1, 1), (1, 1)])
+
+        num_blocks = sum(stages)
+        rates = stochastic_depth_rates(num_blocks, self.stochastic_depth)
+        index = 0
+        for i, n in enumerate(stages):
+            for j in range(n):
+                x = ResidualBlock(
+                    features=base * self.widen_factor * 2**i,
+                    strides=2 if i > 0 and j == 0 else 1,
+                    bottleneck=bottleneck,
+                    shortcut=shortcut,
+                    preact=preact,
+                    groups=self.groups,
+                    width_per_group=self.width_per_group,
+                    dropout=self.dropout,
+                    drop_path=rates[index],
+                    norm=norm,
+                    act=act,
+                    kernel_init=init,
+                    fixup_branches=num_blocks if fixup else None,
+                    dtype=self.dtype,
+                    name=f"stage{i + 1}_block{j + 1}",
+                )(x, train=train)
+                index += 1
+        if preact:
+            x = act(norm(name="final_norm")(x))
+        if fixup:
+            x = FixupBias(name="head_bias")(x)
+        head_init = nn.initializers.zeros if fixup else nn.initializers.lecun_normal()
+        return GlobalAvgPoolHead(
+            self.num_classes, kernel_init=head_init, dtype=self.dtype, name="head"
+        )(x, train=train)

@@ -1,0 +1,69 @@
+"""Building blocks shared by the models: activations, norms, initializers (incl. LSUV and
+Fixup), stochastic regularizers and convolution/pooling helpers. Each is chosen by name
+(with a ConfigError listing the valid names) or passed as a callable."""
+
+from jaxlab.nn.activations import ACTIVATIONS, Maxout, get_activation, list_activations, maxout
+from jaxlab.nn.conv import (
+    PADDING_MODES,
+    GlobalAvgPoolHead,
+    SeparableConv,
+    adaptive_avg_pool,
+    check_input_size,
+    conv,
+    conv_output_size,
+    conv_padding,
+    global_avg_pool,
+)
+from jaxlab.nn.initializers import (
+    INITIALIZERS,
+    FixupBias,
+    FixupScale,
+    fixup_kernel_init,
+    fixup_scale,
+    get_initializer,
+    kaiming,
+    lsuv_init,
+)
+from jaxlab.nn.norms import NORMS, GroupNorm, Identity, get_norm, local_response_norm
+from jaxlab.nn.regularizers import (
+    DropConnectDense,
+    StochasticDepth,
+    drop_connect,
+    dropout,
+    stochastic_depth_rates,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "NORMS",
+    "PADDING_MODES",
+    "DropConnectDense",
+    "FixupBias",
+    "FixupScale",
+    "GlobalAvgPoolHead",
+    "GroupNorm",
+    "Identity",
+    "Maxout",
+    "SeparableConv",
+    "StochasticDepth",
+    "adaptive_avg_pool",
+    "check_input_size",
+    "conv",
+    "conv_output_size",
+    "conv_padding",
+    "drop_connect",
+    "dropout",
+    "fixup_kernel_init",
+    "fixup_scale",
+    "get_activation",
+    "get_initializer",
+    "get_norm",
+    "global_avg_pool",
+    "kaiming",
+    "list_activations",
+    "local_response_norm",
+    "lsuv_init",
+    "maxout",
+    "stochastic_depth_rates",
+]
