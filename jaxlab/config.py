@@ -46,7 +46,10 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.task = ml_collections.ConfigDict()
     c.task.name = "classification"
-    c.task.top_k = 5  # 0 disables the top-k accuracy metric
+    c.task.top_k = 5  # 0 disables the top-k accuracy metric (reported at eval only)
+    c.task.label_smoothing = 0.0  # target 1 - eps*(K-1)/K on the label, eps/K elsewhere
+    c.task.mixup_alpha = 0.0  # > 0: mixup with lambda ~ Beta(alpha, alpha) on train batches
+    c.task.cutmix_alpha = 0.0  # > 0: cutmix (with mixup too, one of them per batch)
 
     # Imported here: jaxlab.optim imports this module (ConfigError).
     from jaxlab.optim.defaults import default_optimizer_config, default_schedule_config
@@ -64,6 +67,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.best_metric = "accuracy"
     c.best_mode = "max"
+
+    c.init_from = ""  # another workdir: load its parameters (transfer learning)
+    c.init_head = "head"  # regex of the parameter paths re-created for the new task
+    c.eval_tta = ""  # test-time augmentation at the final eval: "", "flip" or "flip,crops"
+
+    c.early_stopping = ml_collections.ConfigDict()
+    c.early_stopping.patience = 0  # evaluations without improvement before stopping; 0 = off
+    c.early_stopping.min_delta = 0.0  # improvement needed over the best (on best_metric)
 
     c.parallel = ml_collections.ConfigDict()
     c.parallel.mode = "jit"

@@ -15,8 +15,9 @@ stamp=.venv/.requirements.sha256
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[jaxlab] installing requirements.txt into .venv (first run: about a minute)" >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.txt
+  # (this machine's pip config names local indexes that may be absent: hide those notes)
+  .venv/bin/python -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "[jaxlab] pip install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 export PATH="$root/.venv/bin:$PATH"

@@ -104,7 +104,8 @@ class _Run:
         axis = self.parallel.axis_name
         self.train_step = self.parallel.compile_train_step(
             make_train_step(exp.task, exp.model.apply, exp.tx, exp.schedule, axis_name=axis,
-                            needs_hvp=optim.needs_hvp(config), ema_decay=ema)
+                            needs_hvp=optim.needs_hvp(config), ema_decay=ema,
+                            norms_every=config.log_every_steps, total_steps=exp.num_train_steps)
         )
         # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
         self.eval_step = self.parallel.compile_eval_step(

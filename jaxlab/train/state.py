@@ -22,9 +22,9 @@ PyTree = Any
 
 TRAIN_STEP_METRICS = {
     "learning_rate": metrics.LastValue,
-    "grad_norm": metrics.Average,
+    "grad_norm": metrics.Average,  # averaged over the window's norm steps (its last step)
     "update_norm": metrics.Average,
-    "param_norm": metrics.LastValue,
+    "param_norm": metrics.Average,
 }
 
 

@@ -54,12 +54,18 @@ def make_train_step(
     axis_name: str | None = None,
     needs_hvp: bool = False,
     ema_decay: float | None = None,
+    norms_every: int = 1,
+    total_steps: int | None = None,
 ) -> Callable[[TrainState, Batch], TrainState]:
     """Returns the pure step `(state, batch) -> state` (metrics accumulate in the state).
 
     The step's rng is `fold_in(base_key, step)` (and the device index under pmap), so a
     resumed run draws the same dropout masks. The optimizer receives the loss as the extra
     argument `value` and, when `needs_hvp`, a Hessian-vector-product function `hvp_fn`.
+
+    Gradient, update and parameter norms are computed only on steps that end a log window
+    (every `norms_every` steps, and the last step `total_steps`): on small models their
+    reductions cost as much as the update itself. They are logged as of that step.
     """
 
     def step(state: TrainState, batch: Batch) -> TrainState:
@@ -93,20 +99,26 @@ def make_train_step(
 
         mask = jnp.ones(batch["label"].shape[:1], jnp.float32)
         averages = _averages(per_example, mask, axis_name)
-        grad_norm = optax.global_norm(grads)
+        next_step = state.step + 1
+        norm_step = next_step % norms_every == 0
+        if total_steps is not None:
+            norm_step |= next_step == total_steps
+        norms = jax.lax.cond(
+            norm_step,
+            lambda: jnp.stack([optax.global_norm(t) for t in (grads, updates, params)]),
+            lambda: jnp.zeros((3,), jnp.float32),
+        )
+        one = jnp.ones((), jnp.int32)
         step_metrics = {
             "learning_rate": metrics.LastValue(
-                total=jnp.asarray(schedule(state.step), jnp.float32), count=jnp.ones((), jnp.int32)
+                total=jnp.asarray(schedule(state.step), jnp.float32), count=one
             ),
-            "grad_norm": metrics.Average(total=grad_norm, count=jnp.ones((), jnp.int32)),
-            "update_norm": metrics.Average(
-                total=optax.global_norm(updates), count=jnp.ones((), jnp.int32)
-            ),
-            "param_norm": metrics.LastValue(
-                total=optax.global_norm(params), count=jnp.ones((), jnp.int32)
-            ),
+            **{
+                name: metrics.Average(total=norms[i], count=norm_step.astype(jnp.int32))
+                for i, name in enumerate(("grad_norm", "update_norm", "param_norm"))
+            },
         }
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        finite = jnp.isfinite(loss)
         first_bad = jnp.where(
             (state.first_nonfinite_step < 0) & ~finite, state.step + 1, state.first_nonfinite_step
         )
