@@ -18,11 +18,13 @@ CONFIGS = sorted(
 )
 
 
-def load_config(name: str, arg: str = "smoke"):
+def load_config(name: str, arg: str | None = None):
+    """Imports configs/<name>.py; returns it and its config for `arg` (default: its smoke
+    variant, `SMOKE_ARG` where the config's argument means something else)."""
     spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module, module.get_config(arg)
+    return module, module.get_config(arg or getattr(module, "SMOKE_ARG", "smoke"))
 
 
 def test_configs_document_how_to_run_them():

@@ -45,7 +45,8 @@ def suggest_learning_rates(
     """Reads the range test's curve: returns a dict with
 
     - `max_lr`: the rate of steepest descent of the smoothed loss (most negative slope
-      against log rate) before the loss rises (before its minimum);
+      against log rate) before the loss rises (before its minimum), ignoring the first
+      tenth of the points (the smoothing's start-up transient);
     - `base_lr`: a third of `max_lr`, and `base_lr_low`: a quarter (the usual base range);
     - `min_loss_lr`: the rate at the smoothed loss's minimum;
     - `diverged_lr`: the first rate where the smoothed loss is non-finite or above
@@ -66,7 +67,9 @@ def suggest_learning_rates(
     if lowest < 2:
         raise ValueError("the loss never decreased: lower min_lr or run more steps")
     slope = np.gradient(smooth[: lowest + 1], np.log(lrs[: lowest + 1]))
-    steepest = int(np.argmin(slope))
+    # The first points carry the smoothing's start-up transient (as fastai, skip them).
+    skip = min(max(2, len(lrs) // 10), lowest)
+    steepest = skip + int(np.argmin(slope[skip:]))
     max_lr = float(lrs[steepest])
     return {
         "max_lr": max_lr,

@@ -24,9 +24,11 @@ from clu import periodic_actions
 from jaxlab import data, optim
 from jaxlab.train import reporting
 from jaxlab.train.checkpoint import Checkpointer
+from jaxlab.train.early_stopping import EarlyStopping
 from jaxlab.train.parallel import Parallel
 from jaxlab.train.setup import Experiment, build_experiment, maybe_initialize_distributed, run_record
 from jaxlab.train.state import TrainState, make_collections, make_init_fn
+from jaxlab.train.transfer import merge_pretrained
 from jaxlab.train.steps import make_eval_step, make_train_step
 
 
@@ -127,6 +129,14 @@ class _Run:
     def initial_state(self) -> tuple[TrainState, dict[str, Any]]:
         """The latest checkpoint of this workdir with its metadata, else a fresh state."""
         latest = self.checkpointer.latest_step()
+        if latest is None and self.exp.pretrained is not None:
+            fresh = self.host(self.parallel.init_state(self.init_fn))
+            variables, report = merge_pretrained(
+                {"params": fresh.params, **fresh.model_state}, self.exp.pretrained,
+                self.config.init_head,
+            )
+            print(report.summary(), flush=True)
+            return self.parallel.init_state(self.init_fn, variables), {}
         if latest is None:
             return self.parallel.init_state(self.init_fn), {}
         state, meta = self.checkpointer.restore(latest, self.parallel.abstract_state(self.init_fn))
@@ -153,10 +163,12 @@ class _Run:
                 f"training loss became non-finite at step {bad}; last good checkpoint: {where}"
             )
 
-    def save(self, state: TrainState, step: int, eval_metrics: dict[str, float] | None) -> None:
+    def save(self, state: TrainState, step: int, eval_metrics: dict[str, float] | None,
+             early: EarlyStopping | None = None) -> None:
         self.check_finite(state)
         meta = {"step": step, "epoch": step // self.exp.steps_per_epoch,
-                "data_position": step, "eval": eval_metrics}
+                "data_position": step, "eval": eval_metrics,
+                "early_stopping": early.to_dict() if early else None}
         self.checkpointer.save(step, self.parallel.to_canonical(state), meta, eval_metrics)
 
     def evaluate(self, state: TrainState) -> dict[str, float]:
@@ -188,6 +200,16 @@ def _train(run: _Run) -> dict[str, float]:
     total, spe = exp.num_train_steps, exp.steps_per_epoch
     state, meta = run.initial_state()
     start = int(run.host(state.step))
+    early = EarlyStopping.from_dict(
+        meta.get("early_stopping"), metric=config.best_metric or "loss",
+        mode=config.best_mode if config.best_metric else "min",
+        patience=config.early_stopping.patience, min_delta=config.early_stopping.min_delta,
+    )
+    if early.stopped_at is not None:
+        print(f"Run was stopped early at step {early.stopped_at} (best {early.metric} "
+              f"{early.best:.4f} at step {early.best_step}).", flush=True)
+        run.checkpointer.close()
+        return dict(meta.get("eval") or {})
     if start >= total:
         print(f"Run already complete at step {start} (num_train_steps {total}).", flush=True)
         run.checkpointer.close()
@@ -240,10 +262,19 @@ def _train(run: _Run) -> dict[str, float]:
                 writer.write_scalars(step, _scalars("eval", evaluated))
                 print(f"eval at step {step}: " +
                       ", ".join(f"{k} {v:.4f}" for k, v in evaluated.items()), flush=True)
+                if early.update(step, evaluated):
+                    print(f"Early stopping at step {step}: no {early.metric} improvement in "
+                          f"{early.patience} evaluations (best {early.best:.4f} at step "
+                          f"{early.best_step}).", flush=True)
+                    if run.is_main:
+                        early.write(workdir)
             if ((config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0)
-                    or step == total or stop["signal"]) and step != last_saved:
-                run.save(state, step, evaluated)
+                    or step == total or stop["signal"] or early.stopped_at == step
+                    ) and step != last_saved:
+                run.save(state, step, evaluated, early)
                 last_saved = step
+            if early.stopped_at == step:
+                break
             if stop["signal"]:
                 print(f"Received {stop['signal']}: saved a checkpoint at step {step}; "
                       "re-run the same command to resume.", flush=True)

@@ -61,9 +61,9 @@ class Parallel:
         n = jax.local_device_count()
         return {k: np.asarray(v).reshape((n, -1, *np.shape(v)[1:])) for k, v in local_batch.items()}
 
-    def init_state(self, init_fn: Callable[[], PyTree]) -> PyTree:
-        """Runs `init_fn` under jit so the state is born replicated where it lives."""
-        state = jax.jit(init_fn, out_shardings=self.replicated)()
+    def init_state(self, init_fn: Callable[..., PyTree], *args: PyTree) -> PyTree:
+        """Runs `init_fn(*args)` under jit so the state is born replicated where it lives."""
+        state = jax.jit(init_fn, out_shardings=self.replicated)(*args)
         return self.from_canonical(state)
 
     def abstract_state(self, init_fn: Callable[[], PyTree]) -> PyTree:

@@ -20,6 +20,7 @@ from jaxlab import data, optim
 from jaxlab.config import BEST_MODES, PARALLEL_MODES, ConfigError, check_choice, check_positive
 from jaxlab.models import get_model
 from jaxlab.tasks import Task, get_task
+from jaxlab.train.transfer import load_pretrained, merge_pretrained
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "clu", "tensorflow-cpu",
             "tensorflow-datasets", "ml-collections", "numpy")
@@ -37,6 +38,7 @@ class Experiment:
     schedule: optax.Schedule
     num_train_steps: int
     steps_per_epoch: int
+    pretrained: dict[str, Any] | None = None  # from config.init_from (host arrays)
 
 
 def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> bool:
@@ -75,6 +77,11 @@ def _validate_common(config: ml_collections.ConfigDict) -> None:
         "checkpoint_every_steps", config.checkpoint_every_steps, allow_zero=True, integer=True
     )
     check_positive("keep_checkpoints", config.keep_checkpoints, integer=True)
+    check_positive("early_stopping.patience", config.early_stopping.patience, allow_zero=True,
+                   integer=True)
+    check_positive("early_stopping.min_delta", config.early_stopping.min_delta, allow_zero=True)
+    if config.early_stopping.patience and not config.eval_every_steps:
+        raise ConfigError("early_stopping.patience needs eval_every_steps > 0 (it counts evaluations)")
     check_choice("parallel mode", config.parallel.mode, PARALLEL_MODES)
     check_choice("best_mode", config.best_mode, BEST_MODES)
     steps, epochs = config.num_train_steps, config.num_epochs
@@ -136,7 +143,11 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     tx = optim.create_optimizer(config, num_steps)
     optim.validate_param_groups(config, variables["params"])
     schedule = optim.create_schedule(config, num_steps)
-    return Experiment(config, info, model, task, tx, schedule, num_steps, spe)
+    pretrained = None
+    if config.init_from:
+        pretrained = load_pretrained(config.init_from)
+        merge_pretrained(variables, pretrained, config.init_head)  # shape check, early
+    return Experiment(config, info, model, task, tx, schedule, num_steps, spe, pretrained)
 
 
 def run_record(config: ml_collections.ConfigDict) -> dict[str, Any]:

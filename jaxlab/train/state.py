@@ -73,14 +73,19 @@ def make_init_fn(
     train_collection: type[metrics.Collection],
     epoch_collection: type[metrics.Collection],
     use_ema: bool = False,
-) -> Callable[[], TrainState]:
-    """Returns a pure function building the initial state (run it under jit or eval_shape)."""
+) -> Callable[..., TrainState]:
+    """Returns a pure function building the initial state (run it under jit or eval_shape).
 
-    def init() -> TrainState:
+    Called with no argument it initializes the model from the seed; called with a dict of
+    variables ({'params': ..., 'batch_stats': ...}, e.g. pretrained ones) it starts from them.
+    """
+
+    def init(variables: dict[str, PyTree] | None = None) -> TrainState:
         init_key, step_key = run_keys(seed)
-        params_key, dropout_key = jax.random.split(init_key)
-        x = jnp.zeros((1, *input_shape), jnp.float32)
-        variables = model.init({"params": params_key, "dropout": dropout_key}, x, train=False)
+        if variables is None:
+            params_key, dropout_key = jax.random.split(init_key)
+            x = jnp.zeros((1, *input_shape), jnp.float32)
+            variables = model.init({"params": params_key, "dropout": dropout_key}, x, train=False)
         variables = dict(variables)
         params = variables.pop("params")
         return TrainState(
