@@ -8,6 +8,7 @@ same dropout masks and logs the same metrics as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ from absl import logging
 from clu import periodic_actions
 
 from jaxlab import data, optim
+from jaxlab.tasks.tta import make_tta_eval_fn, parse_tta
 from jaxlab.train import reporting
 from jaxlab.train.checkpoint import Checkpointer
 from jaxlab.train.early_stopping import EarlyStopping
@@ -113,6 +115,16 @@ class _Run:
         self.eval_step = self.parallel.compile_eval_step(
             make_eval_step(exp.task, exp.model.apply, axis_name=axis, use_ema=ema is not None)
         )
+        self.tta_step = None
+        if config.eval_tta:  # test-time augmentation at the final evaluation
+            tta_task = dataclasses.replace(
+                exp.task, eval_fn=make_tta_eval_fn(parse_tta(config.eval_tta)),
+                eval_metric_names=("loss", "accuracy"),
+            )
+            self.tta_collection = make_collections((), tta_task.eval_metric_names)[2]
+            self.tta_step = self.parallel.compile_eval_step(
+                make_eval_step(tta_task, exp.model.apply, axis_name=axis, use_ema=ema is not None)
+            )
         self.reset_window = self.parallel.compile_state_fn(
             lambda s: s.replace(train_metrics=s.train_metrics.empty())
         )
@@ -171,13 +183,16 @@ class _Run:
                 "early_stopping": early.to_dict() if early else None}
         self.checkpointer.save(step, self.parallel.to_canonical(state), meta, eval_metrics)
 
-    def evaluate(self, state: TrainState) -> dict[str, float]:
-        accum = self.parallel.replicate(self.eval_collection.empty())
+    def evaluate(self, state: TrainState, tta: bool = False) -> dict[str, float]:
+        """Exact metrics over the whole eval split (with the TTA views when `tta`)."""
+        step_fn = self.tta_step if tta else self.eval_step
+        collection = self.tta_collection if tta else self.eval_collection
+        accum = self.parallel.replicate(collection.empty())
         for batch in data.create_eval_iterator(
             self.config, self.exp.info, process_index=jax.process_index(),
             process_count=jax.process_count(),
         ):
-            accum = self.eval_step(state, self.parallel.place_batch(batch), accum)
+            accum = step_fn(state, self.parallel.place_batch(batch), accum)
         return {k: float(v) for k, v in self.host(accum).compute().items()}
 
 
@@ -262,7 +277,14 @@ def _train(run: _Run) -> dict[str, float]:
                 writer.write_scalars(step, _scalars("eval", evaluated))
                 print(f"eval at step {step}: " +
                       ", ".join(f"{k} {v:.4f}" for k, v in evaluated.items()), flush=True)
-                if early.update(step, evaluated):
+                stopping = early.update(step, evaluated)
+                if run.tta_step is not None and (step == total or stopping):
+                    tta = run.evaluate(state, tta=True)
+                    writer.write_scalars(step, _scalars("eval_tta", tta))
+                    print(f"eval with TTA ({config.eval_tta}) at step {step}: accuracy "
+                          f"{tta['accuracy']:.4f} (single view {evaluated['accuracy']:.4f})",
+                          flush=True)
+                if stopping:
                     print(f"Early stopping at step {step}: no {early.metric} improvement in "
                           f"{early.patience} evaluations (best {early.best:.4f} at step "
                           f"{early.best_step}).", flush=True)

@@ -20,6 +20,7 @@ from jaxlab import data, optim
 from jaxlab.config import BEST_MODES, PARALLEL_MODES, ConfigError, check_choice, check_positive
 from jaxlab.models import get_model
 from jaxlab.tasks import Task, get_task
+from jaxlab.tasks.tta import parse_tta
 from jaxlab.train.transfer import load_pretrained, merge_pretrained
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "clu", "tensorflow-cpu",
@@ -134,12 +135,18 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
         raise ConfigError(
             f"model {config.model.name!r} cannot take inputs of shape {info.image_shape}: {first}"
         ) from None
-    task = get_task(config, info.num_classes)
+    # Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
+    aux = {"aux_loss_weight": float(model.aux_loss_weight)} if getattr(model, "aux_logits", False) else {}
+    task = get_task(config, info.num_classes, **aux)
     if config.best_metric and config.best_metric not in task.eval_metric_names:
         raise ConfigError(
             f"unknown best_metric {config.best_metric!r}; valid choices: "
             f"{', '.join(task.eval_metric_names)}"
         )
+    if config.eval_tta:
+        parse_tta(config.eval_tta)
+        if "accuracy" not in task.eval_metric_names:
+            raise ConfigError(f"eval_tta needs a classification task, got {config.task.name!r}")
     tx = optim.create_optimizer(config, num_steps)
     optim.validate_param_groups(config, variables["params"])
     schedule = optim.create_schedule(config, num_steps)

@@ -156,3 +156,14 @@ def test_eval_is_exact_for_any_eval_batch_size(tiny_config, tmp_path):
     correct = results[0]["accuracy"] * 360
     assert abs(correct - round(correct)) < 1e-3  # a count over exactly the 360 test images
     np.testing.assert_allclose(results[0]["loss"], results[1]["loss"], rtol=1e-5)
+
+
+def test_tta_is_reported_next_to_single_view(tiny_config, tmp_path):
+    tiny_config.eval_tta = "flip,crops"
+    tiny_config.checkpoint_every_steps = 0
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir)
+    (row,) = rows(workdir, "eval_tta/")
+    assert row["step"] == 30 and 0.0 <= row["eval_tta/accuracy"] <= 1.0
+    correct = row["eval_tta/accuracy"] * 360
+    assert abs(correct - round(correct)) < 1e-3  # exact over the 360 test images
