@@ -3,23 +3,47 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from tests.conftest import run_script
 
+# Each case is a separate process (exit status and stderr are the contract); the remaining
+# names and values are checked in-process below, through the same validation.
 CASES = {
     "unknown_key": (["--config.optimizer.lrr=1"], "unknown config key 'optimizer.lrr'"),
     "unknown_model": (["--config.model.name=resnet9000"], "unknown model 'resnet9000'; valid"),
-    "unknown_dataset": (["--config.dataset.name=imagenet9"], "unknown dataset 'imagenet9'; valid"),
-    "unknown_task": (["--config.task.name=gan"], "unknown task 'gan'; valid choices"),
-    "unknown_optimizer": (["--config.optimizer.name=adamx"], "unknown optimizer 'adamx'"),
-    "unknown_parallel": (["--config.parallel.mode=tpu"], "unknown parallel mode 'tpu'"),
     "negative_batch": (["--config.batch_size=-8"], "batch_size must be > 0"),
-    "zero_lr": (["--config.optimizer.learning_rate=0"], "learning_rate must be > 0"),
     "wrong_type": (["--config.batch_size=abc"], "batch_size"),
     "not_prepared": (["--config.dataset.name=mnist"], "dataset 'mnist' is not prepared"),
 }
+
+IN_PROCESS = {
+    "dataset": (("dataset", "name"), "imagenet9", "unknown dataset 'imagenet9'; valid choices"),
+    "task": (("task", "name"), "gan", "unknown task 'gan'; valid choices"),
+    "optimizer": (("optimizer", "name"), "adamx", "unknown optimizer 'adamx'; valid choices"),
+    "schedule": (("schedule", "name"), "warm", "unknown schedule 'warm'; valid choices"),
+    "parallel": (("parallel", "mode"), "tpu", "unknown parallel mode 'tpu'; valid choices"),
+    "zero_lr": (("optimizer", "learning_rate"), 0.0, "learning_rate must be > 0"),
+    "eval_batch": ((None, "eval_batch_size"), 0, "eval_batch_size must be > 0"),
+    "augment": (("dataset", "augment"), "rotate", "unknown augment op 'rotate'"),
+    "input_too_small": (("model", "name"), "lenet5", "lenet5 needs NHWC inputs of at least 12x12"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_PROCESS))
+def test_bad_names_and_values_raise_config_error(case, tiny_config):
+    from jaxlab.config import ConfigError
+    from jaxlab.train.setup import build_experiment
+
+    (group, key), value, expected = IN_PROCESS[case]
+    node = tiny_config[group] if group else tiny_config
+    node[key] = value
+    if case == "input_too_small":
+        del tiny_config.model["widths"], tiny_config.model["dropout"]
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        build_experiment(tiny_config)
 
 
 @pytest.mark.slow

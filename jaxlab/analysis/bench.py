@@ -100,8 +100,8 @@ def default_warmup(exp: Experiment) -> int:
 class LoopDriver:
     """The loop's compiled step and per-step host work, without checkpoints or writers.
 
-    Mirrors the body of `jaxlab.train.loop._train` (keep the two in step); see the module
-    docstring for what is left out.
+    Calls the loop's own per-step function (`_Run.train_one_step`) as `_train` does; see the
+    module docstring for what is left out.
     """
 
     def __init__(self, exp: Experiment, total_steps: int, batches: Iterator[Batch]) -> None:
@@ -117,24 +117,14 @@ class LoopDriver:
         self.last_logged: dict[str, float] = {}
 
     def run_steps(self, n: int) -> None:
-        """Runs `n` steps as `_train` does, then waits for the device."""
-        run, spe = self.run, self.run.exp.steps_per_epoch
+        """Runs `n` steps as `_train` does (`_Run.train_one_step`), then waits for the device."""
         state, step = self.state, self.step
         for _ in range(n):
-            state = run.train_step(state, run.parallel.place_batch(next(self.batches)))
+            state, logged = self.run.train_one_step(state, next(self.batches), step, self.total)
             step += 1
             self.report(step)
-            if run.on_log_grid(step) or step == self.total:
-                values = run.host(state.train_metrics).compute()
-                run.check_finite(state)
-                self.last_logged = _scalars("train", values)
-                if run.on_log_grid(step):
-                    state = run.reset_window(state)
-            if step % spe == 0:
-                values = run.host(state.epoch_metrics).compute()
-                run.check_finite(state)
-                self.last_logged.update(_scalars("epoch", values))
-                state = run.reset_epoch(state)
+            for prefix, values in logged.items():
+                self.last_logged.update(_scalars(prefix, values))
         self.state, self.step = jax.block_until_ready(state), step
 
     def close(self) -> None:

@@ -86,7 +86,9 @@ def _stop_signals() -> Iterator[dict[str, Any]]:
 
 
 def _scalars(prefix: str, values: dict[str, Any]) -> dict[str, float]:
-    return {f"{prefix}/{k}": float(np.asarray(v)) for k, v in values.items()}
+    """Prefixed floats; metrics with nothing accumulated (0/0: NaN) are left out."""
+    out = {f"{prefix}/{k}": float(np.asarray(v)) for k, v in values.items()}
+    return {k: v for k, v in out.items() if not np.isnan(v)}
 
 
 class _Run:
@@ -109,7 +111,7 @@ class _Run:
         self.train_step = self.parallel.compile_train_step(
             make_train_step(exp.task, exp.model.apply, exp.tx, exp.schedule, axis_name=axis,
                             needs_hvp=optim.needs_hvp(config), ema_decay=ema,
-                            norms_every=config.log_every_steps, total_steps=exp.num_train_steps)
+                            norms_every=config.log_every_steps)
         )
         # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
         self.eval_step = self.parallel.compile_eval_step(
@@ -182,6 +184,26 @@ class _Run:
                 "data_position": step, "eval": eval_metrics,
                 "early_stopping": early.to_dict() if early else None}
         self.checkpointer.save(step, self.parallel.to_canonical(state), meta, eval_metrics)
+
+    def train_one_step(
+        self, state: TrainState, local_batch: dict[str, Any], step: int, total: int
+    ) -> tuple[TrainState, dict[str, dict[str, float]]]:
+        """One step from `step` to `step + 1` and its host bookkeeping: at the end of a log
+        window (or the last step) the window's train metrics, at the end of an epoch the
+        epoch's; both checked for non-finite values and reset. Returns what to log."""
+        state = self.train_step(state, self.parallel.place_batch(local_batch))
+        step += 1
+        logged: dict[str, dict[str, float]] = {}
+        if self.on_log_grid(step) or step == total:
+            logged["train"] = self.host(state.train_metrics).compute()
+            self.check_finite(state)
+            if self.on_log_grid(step):  # off the grid (the last step) the window goes on
+                state = self.reset_window(state)
+        if step % self.exp.steps_per_epoch == 0:
+            logged["epoch"] = self.host(state.epoch_metrics).compute()
+            self.check_finite(state)
+            state = self.reset_epoch(state)
+        return state, logged
 
     def evaluate(self, state: TrainState, tta: bool = False) -> dict[str, float]:
         """Exact metrics over the whole eval split (with the TTA views when `tta`)."""
@@ -256,22 +278,16 @@ def _train(run: _Run) -> dict[str, float]:
     with _stop_signals() as stop:
         step = start
         while step < total:
-            state = run.train_step(state, run.parallel.place_batch(next(train_iter)))
+            state, logged = run.train_one_step(state, next(train_iter), step, total)
             step += 1
             report(step)
             evaluated = None
-            if run.on_log_grid(step) or step == total:
-                values = run.host(state.train_metrics).compute()
-                run.check_finite(state)
-                writer.write_scalars(step, _scalars("train", values))
-                if run.on_log_grid(step):  # off the grid (the last step) the window goes on
-                    state = run.reset_window(state)
-                progress(step, {"loss": float(values["loss"]), "lr": float(values["learning_rate"])})
-            if step % spe == 0:
-                values = run.host(state.epoch_metrics).compute()
-                run.check_finite(state)
-                writer.write_scalars(step, {"epoch": step // spe, **_scalars("epoch", values)})
-                state = run.reset_epoch(state)
+            if "train" in logged:
+                writer.write_scalars(step, _scalars("train", logged["train"]))
+                progress(step, {"loss": float(logged["train"]["loss"]),
+                                "lr": float(logged["train"]["learning_rate"])})
+            if "epoch" in logged:
+                writer.write_scalars(step, {"epoch": step // spe, **_scalars("epoch", logged["epoch"])})
             if run.on_eval_grid(step) or step == total:
                 eval_metrics = evaluated = run.evaluate(state)
                 writer.write_scalars(step, _scalars("eval", evaluated))

@@ -55,7 +55,6 @@ def make_train_step(
     needs_hvp: bool = False,
     ema_decay: float | None = None,
     norms_every: int = 1,
-    total_steps: int | None = None,
 ) -> Callable[[TrainState, Batch], TrainState]:
     """Returns the pure step `(state, batch) -> state` (metrics accumulate in the state).
 
@@ -64,8 +63,9 @@ def make_train_step(
     argument `value` and, when `needs_hvp`, a Hessian-vector-product function `hvp_fn`.
 
     Gradient, update and parameter norms are computed only on steps that end a log window
-    (every `norms_every` steps, and the last step `total_steps`): on small models their
-    reductions cost as much as the update itself. They are logged as of that step.
+    (every `norms_every` steps): on small models their reductions cost as much as the update
+    itself. They are logged as of that step (a window cut short by the end of training
+    logs none).
     """
 
     def step(state: TrainState, batch: Batch) -> TrainState:
@@ -101,8 +101,6 @@ def make_train_step(
         averages = _averages(per_example, mask, axis_name)
         next_step = state.step + 1
         norm_step = next_step % norms_every == 0
-        if total_steps is not None:
-            norm_step |= next_step == total_steps
         norms = jax.lax.cond(
             norm_step,
             lambda: jnp.stack([optax.global_norm(t) for t in (grads, updates, params)]),

@@ -146,6 +146,7 @@ def test_bad_config_writes_nothing(tiny_config, tmp_path):
 
 
 def test_eval_is_exact_for_any_eval_batch_size(tiny_config, tmp_path):
+    tiny_config.num_train_steps = 10
     tiny_config.checkpoint_every_steps = 0
     tiny_config.eval_every_steps = 0
     results = []

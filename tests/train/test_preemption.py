@@ -18,7 +18,7 @@ from jaxlab.train.checkpoint import Checkpointer
 from tests.conftest import ROOT, run_script
 
 pytestmark = pytest.mark.slow
-STEPS = 400
+STEPS = 240
 
 
 def args(data_dir: str, workdir: str, checkpoint_every: int) -> list[str]:
@@ -96,7 +96,7 @@ def test_sigterm_saves_and_resume_is_exact(straight, data_dir, tmp_path):
 
 def test_sigkill_anytime_leaves_a_resumable_workdir(straight, data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    for rows in (40, 150):  # killed twice, mid-run, while saving every step
+    for rows in (30, 120):  # killed twice, mid-run, while saving every step
         proc = start(args(data_dir, workdir, 1))
         wait_for_rows(workdir, rows, proc)
         proc.kill()
