@@ -94,11 +94,15 @@ def check_choice(what: str, value: Any, choices: Iterable[str]) -> None:
         raise ConfigError(f"unknown {what} {value!r}; valid choices: {', '.join(choices)}")
 
 
-def check_positive(name: str, value: Any, *, allow_zero: bool = False, integer: bool = False) -> None:
+def check_positive(
+    name: str, value: Any, *, allow_zero: bool = False, integer: bool = False
+) -> None:
     """Raises ConfigError unless `value` is a (non-negative if allow_zero) number."""
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+        raise ConfigError(
+            f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}"
+        )
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name} must be {bound}, got {value!r}")

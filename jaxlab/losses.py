@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import optax
 
 
-def softmax_cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+def softmax_cross_entropy(
+    logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0
+) -> jax.Array:
     """Per-example cross entropy of integer `labels` under softmax(`logits`), in float32.
 
     With label smoothing eps the target is 1 - eps*(K-1)/K on the label and eps/K elsewhere.

@@ -26,11 +26,17 @@ flags.DEFINE_list("models", ["small_cnn", "mlp"], "Comma-separated registered mo
 flags.DEFINE_integer("batch_size", 128, "Global batch size.")
 flags.DEFINE_integer("steps", 200, "Timed steps per segment.")
 flags.DEFINE_integer("repeats", 3, "Timed segments per side (the median is reported).")
-flags.DEFINE_integer("warmup", None, "Untimed steps first (default: past the first log and "
-                     "epoch boundaries).")
-flags.DEFINE_enum("feed", "host", ["host", "pipeline"], "host: both sides cycle through one "
-                  "epoch of batches drawn before timing; pipeline: each pulls from a live "
-                  "tf.data iterator.")
+flags.DEFINE_integer(
+    "warmup", None, "Untimed steps first (default: past the first log and epoch boundaries)."
+)
+flags.DEFINE_enum(
+    "feed",
+    "host",
+    ["host", "pipeline"],
+    "host: both sides cycle through one "
+    "epoch of batches drawn before timing; pipeline: each pulls from a live "
+    "tf.data iterator.",
+)
 flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -59,14 +65,24 @@ def main(argv: list[str]) -> None:
     results = []
     for model in FLAGS.models:
         try:
-            result = benchmark(bench_config(model, FLAGS.batch_size), steps=FLAGS.steps,
-                               repeats=FLAGS.repeats, warmup=FLAGS.warmup, feed=FLAGS.feed)
+            result = benchmark(
+                bench_config(model, FLAGS.batch_size),
+                steps=FLAGS.steps,
+                repeats=FLAGS.repeats,
+                warmup=FLAGS.warmup,
+                feed=FLAGS.feed,
+            )
         except ConfigError as e:
             fail(str(e))
-        runs = {side: ", ".join(f"{v:.1f}" for v in values) for side, values in
-                (("loop", result.loop_runs), ("minimal", result.minimal_runs))}
-        print(f"[bench] {model}: loop [{runs['loop']}], minimal [{runs['minimal']}] steps/s "
-              f"on {result.device}", flush=True)
+        runs = {
+            side: ", ".join(f"{v:.1f}" for v in values)
+            for side, values in (("loop", result.loop_runs), ("minimal", result.minimal_runs))
+        }
+        print(
+            f"[bench] {model}: loop [{runs['loop']}], minimal [{runs['minimal']}] steps/s "
+            f"on {result.device}",
+            flush=True,
+        )
         results.append(result)
     print(format_table(results), flush=True)
     if FLAGS.json:

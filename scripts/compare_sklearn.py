@@ -30,8 +30,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_ACCURACY = 0.985
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(ROOT, "configs", "digits_cnn.py"),
-    "Experiment to train when --workdir is not given.", lock_config=True,
+    "config",
+    os.path.join(ROOT, "configs", "digits_cnn.py"),
+    "Experiment to train when --workdir is not given.",
+    lock_config=True,
 )
 flags.DEFINE_string("workdir", None, "A finished digits run to read the accuracy from.")
 FLAGS = flags.FLAGS
@@ -69,10 +71,12 @@ def main(argv: list[str]) -> None:
     print(f"Test accuracy on the {total} test images of the digits split (jaxlab: {source})")
     print(format_scores([jaxlab, *baselines]))
     beats = all(jaxlab.correct > b.correct for b in baselines)
-    print(f"jaxlab beats both baselines: {'yes' if beats else 'no'}; "
-          f"reaches {100 * TARGET_ACCURACY:.1f}%: "
-          f"{'yes' if jaxlab.accuracy >= TARGET_ACCURACY else 'no'}",
-          flush=True)
+    print(
+        f"jaxlab beats both baselines: {'yes' if beats else 'no'}; "
+        f"reaches {100 * TARGET_ACCURACY:.1f}%: "
+        f"{'yes' if jaxlab.accuracy >= TARGET_ACCURACY else 'no'}",
+        flush=True,
+    )
 
 
 def _train(config: ml_collections.ConfigDict) -> float:
@@ -81,8 +85,10 @@ def _train(config: ml_collections.ConfigDict) -> float:
     from jaxlab.train import NonFiniteLossError, train_and_evaluate
 
     if config.dataset.name != "digits" or config.dataset.eval_split != "test":
-        fail("--config must evaluate on the digits test split (dataset.name 'digits', "
-             "dataset.eval_split 'test') to be compared with the baselines")
+        fail(
+            "--config must evaluate on the digits test split (dataset.name 'digits', "
+            "dataset.eval_split 'test') to be compared with the baselines"
+        )
     with tempfile.TemporaryDirectory(prefix="jaxlab-compare-") as workdir:
         try:
             metrics = train_and_evaluate(config, workdir)

@@ -1,4 +1,5 @@
-"""Ensemble evaluation: `python -m scripts.ensemble_eval --workdirs runs/a,runs/b [--checkpoints latest|best|all]`.
+"""Ensemble evaluation:
+`python -m scripts.ensemble_eval --workdirs runs/a,runs/b [--checkpoints latest|best|all]`.
 
 Averages the predicted probabilities of the chosen checkpoints of the given workdirs (same
 model and dataset) and prints every member's test accuracy beside the ensemble's.
@@ -38,8 +39,10 @@ def main(argv: list[str]) -> None:
         fail(str(e))
     for m in result["members"]:
         print(f"{m['workdir']} step {m['step']}: accuracy {m['accuracy']:.4f}")
-    print(f"ensemble of {len(result['members'])}: accuracy {result['ensemble_accuracy']:.4f} "
-          f"({result['num_examples']} examples)")
+    print(
+        f"ensemble of {len(result['members'])}: accuracy {result['ensemble_accuracy']:.4f} "
+        f"({result['num_examples']} examples)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ def main(argv: list[str]) -> None:
     except (ConfigError, WorkdirBusyError) as e:
         fail(str(e))
     print(f"suggested max lr:  {result['max_lr']:.4g}  (steepest descent of the smoothed loss)")
-    print(f"suggested base lr: {result['base_lr']:.4g} .. {result['base_lr_low']:.4g} "
-          "(a third to a quarter of it)")
+    print(
+        f"suggested base lr: {result['base_lr']:.4g} .. {result['base_lr_low']:.4g} "
+        "(a third to a quarter of it)"
+    )
     if result["diverged_lr"] is not None:
         print(f"loss diverged from lr {result['diverged_lr']:.4g}")
     print(f"wrote {os.path.join(f.workdir, RESULT_FILE)} and {os.path.join(f.workdir, PLOT_FILE)}")

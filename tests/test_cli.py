@@ -52,8 +52,12 @@ def test_bad_input_exits_2_with_one_line(case, data_dir, tmp_path):
     overrides, expected = CASES[case]
     workdir = tmp_path / "run"
     proc = run_script(
-        "scripts.train", "--config", "configs/digits_cnn.py", f"--workdir={workdir}",
-        f"--config.dataset.data_dir={data_dir}", *overrides,
+        "scripts.train",
+        "--config",
+        "configs/digits_cnn.py",
+        f"--workdir={workdir}",
+        f"--config.dataset.data_dir={data_dir}",
+        *overrides,
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -76,8 +80,12 @@ def test_bad_config_file(config, expected, tmp_path):
 
 def test_batch_not_divisible_by_devices(data_dir, tmp_path):
     proc = run_script(
-        "scripts.train", "--config", "configs/digits_cnn.py", f"--workdir={tmp_path / 'run'}",
-        f"--config.dataset.data_dir={data_dir}", "--config.batch_size=12",
+        "scripts.train",
+        "--config",
+        "configs/digits_cnn.py",
+        f"--workdir={tmp_path / 'run'}",
+        f"--config.dataset.data_dir={data_dir}",
+        "--config.batch_size=12",
         env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
     )
     assert proc.returncode == 2

@@ -13,7 +13,8 @@ from jaxlab.train import train_and_evaluate
 from tests.conftest import ROOT
 
 CONFIGS = sorted(
-    os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
+    os.path.basename(p)[:-3]
+    for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
     if not os.path.basename(p).startswith("_")
 )
 

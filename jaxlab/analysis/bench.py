@@ -86,9 +86,13 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record, with the ratio and the verdict."""
-        return {**dataclasses.asdict(self), "loop_runs": list(self.loop_runs),
-                "minimal_runs": list(self.minimal_runs), "ratio": self.ratio,
-                "target_met": self.target_met}
+        return {
+            **dataclasses.asdict(self),
+            "loop_runs": list(self.loop_runs),
+            "minimal_runs": list(self.minimal_runs),
+            "ratio": self.ratio,
+            "target_met": self.target_met,
+        }
 
 
 def default_warmup(exp: Experiment) -> int:
@@ -154,8 +158,13 @@ def make_minimal_step(
 
     def step(params, model_state, opt_state, image, label):
         def loss_fn(p):
-            out = model.apply({"params": p, **model_state}, image, train=True,
-                              rngs={"dropout": dropout_key}, mutable=mutable or False)
+            out = model.apply(
+                {"params": p, **model_state},
+                image,
+                train=True,
+                rngs={"dropout": dropout_key},
+                mutable=mutable or False,
+            )
             logits, new_state = out if mutable else (out, {})
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, label).mean()
             return loss, new_state
@@ -275,9 +284,15 @@ def format_table(results: list[BenchResult]) -> str:
     """The results as an aligned text table."""
     header = ("model", "batch", "feed", "loop steps/s", "minimal steps/s", "ratio", "target met")
     rows = [
-        (r.model, str(r.batch_size), r.feed, f"{r.loop_steps_per_s:.1f}",
-         f"{r.minimal_steps_per_s:.1f}", f"{r.ratio:.3f}",
-         f"{'yes' if r.target_met else 'no'} (>= {r.target:.2f})")
+        (
+            r.model,
+            str(r.batch_size),
+            r.feed,
+            f"{r.loop_steps_per_s:.1f}",
+            f"{r.minimal_steps_per_s:.1f}",
+            f"{r.ratio:.3f}",
+            f"{'yes' if r.target_met else 'no'} (>= {r.target:.2f})",
+        )
         for r in results
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

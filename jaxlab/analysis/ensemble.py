@@ -42,18 +42,26 @@ def load_members(workdir: str, which: str = "latest") -> list[Member]:
     """Checkpoints of a workdir: `latest`, `best` or `all` (every kept checkpoint)."""
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
     try:
-        steps = {"latest": [ckpt.latest_step()], "best": [ckpt.best_step()],
-                 "all": ckpt.all_steps()}.get(which)
+        steps = {
+            "latest": [ckpt.latest_step()],
+            "best": [ckpt.best_step()],
+            "all": ckpt.all_steps(),
+        }.get(which)
         if steps is None:
-            raise ConfigError(f"unknown checkpoint choice {which!r}; valid choices: latest, best, all")
+            raise ConfigError(
+                f"unknown checkpoint choice {which!r}; valid choices: latest, best, all"
+            )
         steps = [s for s in steps if s is not None]
         if not steps:
             raise ConfigError(f"no {which} checkpoint in {workdir!r}")
         members = []
         for step in steps:
             state = ckpt.restore_raw(step)
-            members.append(Member(workdir, step, {"params": state["params"],
-                                                   **(state.get("model_state") or {})}))
+            members.append(
+                Member(
+                    workdir, step, {"params": state["params"], **(state.get("model_state") or {})}
+                )
+            )
         return members
     finally:
         ckpt.close()
@@ -79,8 +87,10 @@ def evaluate_ensemble(
         ensemble_correct += float(np.sum((ensemble.argmax(-1) == batch["label"]) * mask))
         count += float(mask.sum())
     return {
-        "members": [{"workdir": m.workdir, "step": m.step, "accuracy": c / count}
-                    for m, c in zip(members, correct, strict=True)],
+        "members": [
+            {"workdir": m.workdir, "step": m.step, "accuracy": c / count}
+            for m, c in zip(members, correct, strict=True)
+        ],
         "ensemble_accuracy": ensemble_correct / count,
         "num_examples": int(count),
     }
@@ -95,7 +105,9 @@ def ensemble_from_workdirs(workdirs: list[str], which: str = "latest") -> dict[s
     first = configs[0]
     for w, c in zip(workdirs, configs, strict=True):
         if c.model.name != first.model.name or c.dataset.name != first.dataset.name:
-            raise ConfigError(f"{w!r} is a {c.model.name} on {c.dataset.name}; the ensemble needs "
-                              f"{first.model.name} on {first.dataset.name} like {workdirs[0]!r}")
+            raise ConfigError(
+                f"{w!r} is a {c.model.name} on {c.dataset.name}; the ensemble needs "
+                f"{first.model.name} on {first.dataset.name} like {workdirs[0]!r}"
+            )
     members = [m for w in workdirs for m in load_members(w, which)]
     return evaluate_ensemble(members, first)

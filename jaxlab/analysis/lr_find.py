@@ -50,7 +50,10 @@ def range_test_config(
 
 
 def run_range_test(
-    config: ml_collections.ConfigDict, workdir: str, min_lr: float = 1e-6, max_lr: float = 10.0,
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    min_lr: float = 1e-6,
+    max_lr: float = 10.0,
     num_steps: int = 100,
 ) -> dict[str, Any]:
     """Trains with the growing rate, writes `lr_find.json` and `lr_find.png` into `workdir`
@@ -69,8 +72,13 @@ def run_range_test(
         result: dict[str, Any] = suggest_learning_rates(lrs, losses)
     except ValueError as e:
         raise ConfigError(f"range test inconclusive: {e}") from None
-    result.update(min_lr=min_lr, max_lr_tested=max_lr, num_steps=len(lrs),
-                  lrs=lrs.tolist(), losses=losses.tolist())
+    result.update(
+        min_lr=min_lr,
+        max_lr_tested=max_lr,
+        num_steps=len(lrs),
+        lrs=lrs.tolist(),
+        losses=losses.tolist(),
+    )
     with open(os.path.join(workdir, RESULT_FILE), "w") as f:
         json.dump(result, f, indent=2)
     plot_range_test(lrs, losses, result, os.path.join(workdir, PLOT_FILE))

@@ -1,4 +1,5 @@
-"""Task registry: `get_task(config, num_classes)` builds the objective named by `config.task.name`."""
+"""Task registry: `get_task(config, num_classes)` builds the objective named by
+`config.task.name`."""
 
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ def parse_tta(spec: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in spec.split(",") if n.strip())
     for name in names:
         if name not in TTA_VIEWS:
-            raise ConfigError(f"unknown eval_tta view {name!r}; valid choices: {', '.join(TTA_VIEWS)}")
+            raise ConfigError(
+                f"unknown eval_tta view {name!r}; valid choices: {', '.join(TTA_VIEWS)}"
+            )
     return names
 
 
@@ -51,15 +53,23 @@ def tta_views(x: jax.Array, names: tuple[str, ...], shift: int = 2) -> list[jax.
 def make_tta_eval_fn(names: tuple[str, ...]) -> EvalFn:
     """Per-example loss (of the averaged probabilities) and accuracy over the TTA views."""
 
-    def eval_fn(apply_fn: ApplyFn, params: PyTree, model_state: PyTree,
-                batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    def eval_fn(
+        apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Mapping[str, jax.Array]
+    ) -> dict[str, jax.Array]:
         variables = {"params": params, **model_state}
-        probs = jnp.mean(jnp.stack([
-            jax.nn.softmax(apply_fn(variables, v, train=False).astype(jnp.float32))
-            for v in tta_views(batch["image"], names)
-        ]), axis=0)
+        probs = jnp.mean(
+            jnp.stack(
+                [
+                    jax.nn.softmax(apply_fn(variables, v, train=False).astype(jnp.float32))
+                    for v in tta_views(batch["image"], names)
+                ]
+            ),
+            axis=0,
+        )
         label_prob = jnp.take_along_axis(probs, batch["label"][:, None], axis=-1)[:, 0]
-        return {"loss": -jnp.log(jnp.maximum(label_prob, 1e-12)),
-                "accuracy": accuracy(jnp.log(probs), batch["label"])}
+        return {
+            "loss": -jnp.log(jnp.maximum(label_prob, 1e-12)),
+            "accuracy": accuracy(jnp.log(probs), batch["label"]),
+        }
 
     return eval_fn

@@ -68,12 +68,18 @@ class Checkpointer:
         return self._manager.best_step()
 
     def save(
-        self, step: int, state: PyTree, meta: dict[str, Any], metrics: dict[str, float] | None = None
+        self,
+        step: int,
+        state: PyTree,
+        meta: dict[str, Any],
+        metrics: dict[str, float] | None = None,
     ) -> None:
         """Starts saving `state` (a pytree of arrays) and JSON `meta` at `step`."""
         self._manager.save(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
             metrics=metrics,
             force=True,
         )

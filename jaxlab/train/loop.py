@@ -28,10 +28,15 @@ from jaxlab.train import reporting
 from jaxlab.train.checkpoint import Checkpointer
 from jaxlab.train.early_stopping import EarlyStopping
 from jaxlab.train.parallel import Parallel
-from jaxlab.train.setup import Experiment, build_experiment, maybe_initialize_distributed, run_record
+from jaxlab.train.setup import (
+    Experiment,
+    build_experiment,
+    maybe_initialize_distributed,
+    run_record,
+)
 from jaxlab.train.state import TrainState, make_collections, make_init_fn
-from jaxlab.train.transfer import merge_pretrained
 from jaxlab.train.steps import make_eval_step, make_train_step
+from jaxlab.train.transfer import merge_pretrained
 
 
 class WorkdirBusyError(RuntimeError):
@@ -104,14 +109,26 @@ class _Run:
         )
         ema = optim.ema_decay(config)
         self.init_fn = make_init_fn(
-            exp.model, exp.tx, exp.info.image_shape, config.seed, train_c, epoch_c,
+            exp.model,
+            exp.tx,
+            exp.info.image_shape,
+            config.seed,
+            train_c,
+            epoch_c,
             use_ema=ema is not None,
         )
         axis = self.parallel.axis_name
         self.train_step = self.parallel.compile_train_step(
-            make_train_step(exp.task, exp.model.apply, exp.tx, exp.schedule, axis_name=axis,
-                            needs_hvp=optim.needs_hvp(config), ema_decay=ema,
-                            norms_every=config.log_every_steps)
+            make_train_step(
+                exp.task,
+                exp.model.apply,
+                exp.tx,
+                exp.schedule,
+                axis_name=axis,
+                needs_hvp=optim.needs_hvp(config),
+                ema_decay=ema,
+                norms_every=config.log_every_steps,
+            )
         )
         # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
         self.eval_step = self.parallel.compile_eval_step(
@@ -120,7 +137,8 @@ class _Run:
         self.tta_step = None
         if config.eval_tta:  # test-time augmentation at the final evaluation
             tta_task = dataclasses.replace(
-                exp.task, eval_fn=make_tta_eval_fn(parse_tta(config.eval_tta)),
+                exp.task,
+                eval_fn=make_tta_eval_fn(parse_tta(config.eval_tta)),
                 eval_metric_names=("loss", "accuracy"),
             )
             self.tta_collection = make_collections((), tta_task.eval_metric_names)[2]
@@ -146,7 +164,8 @@ class _Run:
         if latest is None and self.exp.pretrained is not None:
             fresh = self.host(self.parallel.init_state(self.init_fn))
             variables, report = merge_pretrained(
-                {"params": fresh.params, **fresh.model_state}, self.exp.pretrained,
+                {"params": fresh.params, **fresh.model_state},
+                self.exp.pretrained,
                 self.config.init_head,
             )
             print(report.summary(), flush=True)
@@ -171,18 +190,30 @@ class _Run:
         bad = int(self.host(state.first_nonfinite_step))
         if bad >= 0:
             last = self.checkpointer.latest_step()
-            where = (f"step {last} in {self.checkpointer.directory}" if last is not None
-                     else "none (no checkpoint was written)")
+            where = (
+                f"step {last} in {self.checkpointer.directory}"
+                if last is not None
+                else "none (no checkpoint was written)"
+            )
             raise NonFiniteLossError(
                 f"training loss became non-finite at step {bad}; last good checkpoint: {where}"
             )
 
-    def save(self, state: TrainState, step: int, eval_metrics: dict[str, float] | None,
-             early: EarlyStopping | None = None) -> None:
+    def save(
+        self,
+        state: TrainState,
+        step: int,
+        eval_metrics: dict[str, float] | None,
+        early: EarlyStopping | None = None,
+    ) -> None:
         self.check_finite(state)
-        meta = {"step": step, "epoch": step // self.exp.steps_per_epoch,
-                "data_position": step, "eval": eval_metrics,
-                "early_stopping": early.to_dict() if early else None}
+        meta = {
+            "step": step,
+            "epoch": step // self.exp.steps_per_epoch,
+            "data_position": step,
+            "eval": eval_metrics,
+            "early_stopping": early.to_dict() if early else None,
+        }
         self.checkpointer.save(step, self.parallel.to_canonical(state), meta, eval_metrics)
 
     def train_one_step(
@@ -211,7 +242,9 @@ class _Run:
         collection = self.tta_collection if tta else self.eval_collection
         accum = self.parallel.replicate(collection.empty())
         for batch in data.create_eval_iterator(
-            self.config, self.exp.info, process_index=jax.process_index(),
+            self.config,
+            self.exp.info,
+            process_index=jax.process_index(),
             process_count=jax.process_count(),
         ):
             accum = step_fn(state, self.parallel.place_batch(batch), accum)
@@ -238,13 +271,18 @@ def _train(run: _Run) -> dict[str, float]:
     state, meta = run.initial_state()
     start = int(run.host(state.step))
     early = EarlyStopping.from_dict(
-        meta.get("early_stopping"), metric=config.best_metric or "loss",
+        meta.get("early_stopping"),
+        metric=config.best_metric or "loss",
         mode=config.best_mode if config.best_metric else "min",
-        patience=config.early_stopping.patience, min_delta=config.early_stopping.min_delta,
+        patience=config.early_stopping.patience,
+        min_delta=config.early_stopping.min_delta,
     )
     if early.stopped_at is not None:
-        print(f"Run was stopped early at step {early.stopped_at} (best {early.metric} "
-              f"{early.best:.4f} at step {early.best_step}).", flush=True)
+        print(
+            f"Run was stopped early at step {early.stopped_at} (best {early.metric} "
+            f"{early.best:.4f} at step {early.best_step}).",
+            flush=True,
+        )
         run.checkpointer.close()
         return dict(meta.get("eval") or {})
     if start >= total:
@@ -258,22 +296,30 @@ def _train(run: _Run) -> dict[str, float]:
         # Rows after the checkpoint are re-logged; rows a finished run logged only because it
         # ended at `start` (off the log/eval grids) are not part of a longer run's log.
         reporting.truncate_metrics(
-            metrics_path, start,
+            metrics_path,
+            start,
             keep_at_last=lambda row: _on_grids(row, start, run),
         )
     writer = reporting.create_writer(workdir, jax.process_index())
     if start == 0:
         writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items()})
     progress = reporting.ProgressLine(total, start)
-    report = periodic_actions.ReportProgress(num_train_steps=total, every_steps=config.log_every_steps)
+    report = periodic_actions.ReportProgress(
+        num_train_steps=total, every_steps=config.log_every_steps
+    )
     train_iter = data.create_train_iterator(
-        config, exp.info, start_step=start, process_index=jax.process_index(),
+        config,
+        exp.info,
+        start_step=start,
+        process_index=jax.process_index(),
         process_count=jax.process_count(),
     )
     eval_metrics: dict[str, float] = {}
-    print(f"Training {config.model.name} on {exp.info.name}: steps {start} -> {total} "
-          f"({spe} steps/epoch), {config.parallel.mode} on {jax.device_count()} device(s)",
-          flush=True)
+    print(
+        f"Training {config.model.name} on {exp.info.name}: steps {start} -> {total} "
+        f"({spe} steps/epoch), {config.parallel.mode} on {jax.device_count()} device(s)",
+        flush=True,
+    )
     last_saved = start if run.checkpointer.latest_step() == start else -1
     with _stop_signals() as stop:
         step = start
@@ -284,38 +330,59 @@ def _train(run: _Run) -> dict[str, float]:
             evaluated = None
             if "train" in logged:
                 writer.write_scalars(step, _scalars("train", logged["train"]))
-                progress(step, {"loss": float(logged["train"]["loss"]),
-                                "lr": float(logged["train"]["learning_rate"])})
+                progress(
+                    step,
+                    {
+                        "loss": float(logged["train"]["loss"]),
+                        "lr": float(logged["train"]["learning_rate"]),
+                    },
+                )
             if "epoch" in logged:
-                writer.write_scalars(step, {"epoch": step // spe, **_scalars("epoch", logged["epoch"])})
+                writer.write_scalars(
+                    step, {"epoch": step // spe, **_scalars("epoch", logged["epoch"])}
+                )
             if run.on_eval_grid(step) or step == total:
                 eval_metrics = evaluated = run.evaluate(state)
                 writer.write_scalars(step, _scalars("eval", evaluated))
-                print(f"eval at step {step}: " +
-                      ", ".join(f"{k} {v:.4f}" for k, v in evaluated.items()), flush=True)
+                print(
+                    f"eval at step {step}: "
+                    + ", ".join(f"{k} {v:.4f}" for k, v in evaluated.items()),
+                    flush=True,
+                )
                 stopping = early.update(step, evaluated)
                 if run.tta_step is not None and (step == total or stopping):
                     tta = run.evaluate(state, tta=True)
                     writer.write_scalars(step, _scalars("eval_tta", tta))
-                    print(f"eval with TTA ({config.eval_tta}) at step {step}: accuracy "
-                          f"{tta['accuracy']:.4f} (single view {evaluated['accuracy']:.4f})",
-                          flush=True)
+                    print(
+                        f"eval with TTA ({config.eval_tta}) at step {step}: accuracy "
+                        f"{tta['accuracy']:.4f} (single view {evaluated['accuracy']:.4f})",
+                        flush=True,
+                    )
                 if stopping:
-                    print(f"Early stopping at step {step}: no {early.metric} improvement in "
-                          f"{early.patience} evaluations (best {early.best:.4f} at step "
-                          f"{early.best_step}).", flush=True)
+                    print(
+                        f"Early stopping at step {step}: no {early.metric} improvement in "
+                        f"{early.patience} evaluations (best {early.best:.4f} at step "
+                        f"{early.best_step}).",
+                        flush=True,
+                    )
                     if run.is_main:
                         early.write(workdir)
-            if ((config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0)
-                    or step == total or stop["signal"] or early.stopped_at == step
-                    ) and step != last_saved:
+            if (
+                (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0)
+                or step == total
+                or stop["signal"]
+                or early.stopped_at == step
+            ) and step != last_saved:
                 run.save(state, step, evaluated, early)
                 last_saved = step
             if early.stopped_at == step:
                 break
             if stop["signal"]:
-                print(f"Received {stop['signal']}: saved a checkpoint at step {step}; "
-                      "re-run the same command to resume.", flush=True)
+                print(
+                    f"Received {stop['signal']}: saved a checkpoint at step {step}; "
+                    "re-run the same command to resume.",
+                    flush=True,
+                )
                 break
     run.checkpointer.close()
     writer.flush()

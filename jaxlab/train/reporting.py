@@ -31,8 +31,9 @@ class JsonlWriter(metric_writers.MetricWriter):
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
-    def write_summaries(self, step: int, values: Mapping[str, Any],
-                        metadata: Mapping[str, Any] | None = None) -> None:
+    def write_summaries(
+        self, step: int, values: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+    ) -> None:
         pass
 
     def write_images(self, step: int, images: Mapping[str, Any]) -> None:
@@ -47,11 +48,14 @@ class JsonlWriter(metric_writers.MetricWriter):
     def write_texts(self, step: int, texts: Mapping[str, str]) -> None:
         pass
 
-    def write_histograms(self, step: int, arrays: Mapping[str, Any], num_buckets: Any = None) -> None:
+    def write_histograms(
+        self, step: int, arrays: Mapping[str, Any], num_buckets: Any = None
+    ) -> None:
         pass
 
-    def write_pointcloud(self, step: int, point_clouds: Any, *, point_colors: Any = None,
-                         configs: Any = None) -> None:
+    def write_pointcloud(
+        self, step: int, point_clouds: Any, *, point_colors: Any = None, configs: Any = None
+    ) -> None:
         pass
 
     def write_hparams(self, hparams: Mapping[str, Any]) -> None:
@@ -65,7 +69,7 @@ class JsonlWriter(metric_writers.MetricWriter):
 
 
 def create_writer(workdir: str, process_index: int) -> metric_writers.MetricWriter:
-    """TensorBoard events + console logging (+ metrics.jsonl) on process 0; logging only on others."""
+    """TensorBoard events, console logging and metrics.jsonl on process 0; logging elsewhere."""
     writer = metric_writers.create_default_writer(
         workdir, just_logging=process_index > 0, asynchronous=False
     )
@@ -96,7 +100,8 @@ def truncate_metrics(
     if not os.path.exists(path):
         return
     rows = [
-        r for r in read_metrics(path)
+        r
+        for r in read_metrics(path)
         if r["step"] < last_step
         or (r["step"] == last_step and (keep_at_last is None or keep_at_last(r)))
     ]
@@ -142,9 +147,11 @@ def plot_curves(workdir: str) -> str | None:
 
     eval_keys = sorted({k for r in rows for k in r if k.startswith("eval/")})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for key, label in (("train/loss", "train loss (per logged step)"),
-                       ("epoch/loss", "train loss (per epoch)"),
-                       ("eval/loss", "eval loss")):
+    for key, label in (
+        ("train/loss", "train loss (per logged step)"),
+        ("epoch/loss", "train loss (per epoch)"),
+        ("eval/loss", "eval loss"),
+    ):
         x, y = series(key)
         if x:
             axes[0].plot(x, y, marker="o" if key != "train/loss" else None, label=label)

@@ -23,8 +23,18 @@ from jaxlab.tasks import Task, get_task
 from jaxlab.tasks.tta import parse_tta
 from jaxlab.train.transfer import load_pretrained, merge_pretrained
 
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "clu", "tensorflow-cpu",
-            "tensorflow-datasets", "ml-collections", "numpy")
+PACKAGES = (
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "orbax-checkpoint",
+    "clu",
+    "tensorflow-cpu",
+    "tensorflow-datasets",
+    "ml-collections",
+    "numpy",
+)
 
 
 @dataclasses.dataclass
@@ -78,11 +88,14 @@ def _validate_common(config: ml_collections.ConfigDict) -> None:
         "checkpoint_every_steps", config.checkpoint_every_steps, allow_zero=True, integer=True
     )
     check_positive("keep_checkpoints", config.keep_checkpoints, integer=True)
-    check_positive("early_stopping.patience", config.early_stopping.patience, allow_zero=True,
-                   integer=True)
+    check_positive(
+        "early_stopping.patience", config.early_stopping.patience, allow_zero=True, integer=True
+    )
     check_positive("early_stopping.min_delta", config.early_stopping.min_delta, allow_zero=True)
     if config.early_stopping.patience and not config.eval_every_steps:
-        raise ConfigError("early_stopping.patience needs eval_every_steps > 0 (it counts evaluations)")
+        raise ConfigError(
+            "early_stopping.patience needs eval_every_steps > 0 (it counts evaluations)"
+        )
     check_choice("parallel mode", config.parallel.mode, PARALLEL_MODES)
     check_choice("best_mode", config.best_mode, BEST_MODES)
     steps, epochs = config.num_train_steps, config.num_epochs
@@ -136,7 +149,11 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
             f"model {config.model.name!r} cannot take inputs of shape {info.image_shape}: {first}"
         ) from None
     # Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
-    aux = {"aux_loss_weight": float(model.aux_loss_weight)} if getattr(model, "aux_logits", False) else {}
+    aux = (
+        {"aux_loss_weight": float(model.aux_loss_weight)}
+        if getattr(model, "aux_logits", False)
+        else {}
+    )
     task = get_task(config, info.num_classes, **aux)
     if config.best_metric and config.best_metric not in task.eval_metric_names:
         raise ConfigError(

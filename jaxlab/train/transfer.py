@@ -35,11 +35,13 @@ class TransferReport:
 
     def summary(self) -> str:
         """One line for the console."""
-        return (f"init_from: loaded {len(self.loaded)} arrays, re-created {len(self.reinitialized)} "
-                f"(head: {', '.join(self.reinitialized) or 'none'}), missing in source "
-                f"{len(self.missing)}{': ' + ', '.join(self.missing) if self.missing else ''}, "
-                f"unused from source {len(self.unexpected)}"
-                f"{': ' + ', '.join(self.unexpected) if self.unexpected else ''}")
+        return (
+            f"init_from: loaded {len(self.loaded)} arrays, re-created {len(self.reinitialized)} "
+            f"(head: {', '.join(self.reinitialized) or 'none'}), missing in source "
+            f"{len(self.missing)}{': ' + ', '.join(self.missing) if self.missing else ''}, "
+            f"unused from source {len(self.unexpected)}"
+            f"{': ' + ', '.join(self.unexpected) if self.unexpected else ''}"
+        )
 
 
 def _flat(tree: PyTree) -> dict[str, Any]:
@@ -72,8 +74,10 @@ def merge_pretrained(
     array taken from `pretrained`, and the report. Raises ConfigError on shape mismatches
     outside the head."""
     head_re = re.compile(head) if head else None
-    source = {**{f"params/{k}": v for k, v in _flat(pretrained["params"]).items()},
-              **_flat(pretrained.get("model_state") or {})}
+    source = {
+        **{f"params/{k}": v for k, v in _flat(pretrained["params"]).items()},
+        **_flat(pretrained.get("model_state") or {}),
+    }
     report = TransferReport([], [], [], [])
     mismatched = []
 
@@ -94,8 +98,10 @@ def merge_pretrained(
     flat_new = _flat(variables)
     merged_flat = {path: pick(path, leaf) for path, leaf in flat_new.items()}
     if mismatched:
-        raise ConfigError("init_from: shapes differ outside the head (init_head="
-                          f"{head!r}): {'; '.join(mismatched)}")
+        raise ConfigError(
+            "init_from: shapes differ outside the head (init_head="
+            f"{head!r}): {'; '.join(mismatched)}"
+        )
     report.unexpected = sorted(set(source) - set(flat_new))
     treedef = jax.tree_util.tree_structure(variables)
     merged = jax.tree_util.tree_unflatten(treedef, [merged_flat[p] for p in flat_new])

@@ -91,7 +91,8 @@ def test_script_reads_a_workdir(tmp_path):
 def test_script_bad_workdir_exits_2(tmp_path):
     proc = run_script("scripts.compare_sklearn", f"--workdir={tmp_path / 'missing'}")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"error: --workdir {tmp_path / 'missing'} is "
-                                                "not a directory"]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --workdir {tmp_path / 'missing'} is not a directory"
+    ]
     proc = run_script("scripts.compare_sklearn", f"--workdir={tmp_path}")
     assert proc.returncode == 2 and "no metrics.jsonl" in proc.stderr.strip().splitlines()[-1]

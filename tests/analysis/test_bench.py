@@ -39,8 +39,13 @@ def test_benchmark_returns_positive_finite_rates(bench_config, variant):
     assert (result.model, result.batch_size, result.steps, result.feed) == (variant, 128, 3, "host")
     assert result.warmup == 12  # max(log_every_steps 5, steps_per_epoch 11) + 1
     assert len(result.loop_runs) == len(result.minimal_runs) == 2
-    for rate in (result.loop_steps_per_s, result.minimal_steps_per_s, result.ratio,
-                 *result.loop_runs, *result.minimal_runs):
+    for rate in (
+        result.loop_steps_per_s,
+        result.minimal_steps_per_s,
+        result.ratio,
+        *result.loop_runs,
+        *result.minimal_runs,
+    ):
         assert math.isfinite(rate) and rate > 0
     record = result.to_dict()
     assert record["ratio"] == result.ratio and record["target_met"] == (result.ratio >= 0.95)
@@ -68,11 +73,14 @@ def test_minimal_step_trains_like_the_loop_step(bench_config, tmp_path):
     step_fn, params, model_state, opt_state = make_minimal_step(exp)
     jax.tree.map(np.testing.assert_array_equal, params, state.params)
     rng = np.random.default_rng(0)
-    batch = {"image": rng.random((128, 8, 8, 1), np.float32),
-             "label": rng.integers(0, 10, 128).astype(np.int32)}
+    batch = {
+        "image": rng.random((128, 8, 8, 1), np.float32),
+        "label": rng.integers(0, 10, 128).astype(np.int32),
+    }
     state = run.train_step(state, run.parallel.place_batch(batch))
-    params, model_state, _, loss = step_fn(params, model_state, opt_state, batch["image"],
-                                           batch["label"])
+    params, model_state, _, loss = step_fn(
+        params, model_state, opt_state, batch["image"], batch["label"]
+    )
     run.checkpointer.close()
     close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     jax.tree.map(close, params, state.params)

@@ -17,7 +17,7 @@ def test_range_test_config_grows_the_rate_exponentially(tiny_config):
     c = range_test_config(tiny_config, 1e-5, 1.0, 51)
     schedule = create_schedule(c, c.num_train_steps)
     assert float(schedule(0)) == pytest.approx(1e-5)
-    assert float(schedule(25)) == pytest.approx(1e-5 * 1e5 ** 0.5, rel=1e-4)
+    assert float(schedule(25)) == pytest.approx(1e-5 * 1e5**0.5, rel=1e-4)
     assert float(schedule(50)) == pytest.approx(1.0, rel=1e-4)
     assert c.log_every_steps == 1 and c.eval_every_steps == 0
 

@@ -23,10 +23,17 @@ EIGHT_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
 
 def overrides(data_dir: str) -> list[str]:
     return [
-        "--config", "configs/digits_cnn.py", f"--config.dataset.data_dir={data_dir}",
-        "--config.model.widths=(8,16)", "--config.batch_size=32", "--config.eval_batch_size=64",
-        "--config.num_epochs=-1", "--config.num_train_steps=20", "--config.log_every_steps=1",
-        "--config.eval_every_steps=10", "--config.checkpoint_every_steps=10",
+        "--config",
+        "configs/digits_cnn.py",
+        f"--config.dataset.data_dir={data_dir}",
+        "--config.model.widths=(8,16)",
+        "--config.batch_size=32",
+        "--config.eval_batch_size=64",
+        "--config.num_epochs=-1",
+        "--config.num_train_steps=20",
+        "--config.log_every_steps=1",
+        "--config.eval_every_steps=10",
+        "--config.checkpoint_every_steps=10",
     ]
 
 
@@ -48,7 +55,9 @@ def assert_same_run(reference: str, other: str) -> None:
     assert len(a) == len(b) == 20
     # float32 sums in another order drift by ~1e-5 over 20 Adam steps; a bug shows as 1e-2.
     np.testing.assert_allclose(b, a, rtol=1e-4)
-    np.testing.assert_allclose(logged(other, "eval/loss"), logged(reference, "eval/loss"), rtol=1e-4)
+    np.testing.assert_allclose(
+        logged(other, "eval/loss"), logged(reference, "eval/loss"), rtol=1e-4
+    )
     np.testing.assert_array_equal(
         logged(other, "eval/accuracy"), logged(reference, "eval/accuracy")
     )
@@ -58,8 +67,11 @@ def assert_same_run(reference: str, other: str) -> None:
 def test_eight_devices_match_one(mode, single_device_run, data_dir, tmp_path):
     workdir = str(tmp_path / mode)
     proc = run_script(
-        "scripts.train", *overrides(data_dir), f"--workdir={workdir}",
-        f"--config.parallel.mode={mode}", env=EIGHT_DEVICES,
+        "scripts.train",
+        *overrides(data_dir),
+        f"--workdir={workdir}",
+        f"--config.parallel.mode={mode}",
+        env=EIGHT_DEVICES,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "on 8 device(s)" in proc.stdout
@@ -80,16 +92,30 @@ def test_two_processes_match_one(single_device_run, data_dir, tmp_path):
     procs = []
     for pid in range(2):
         env = {
-            **os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
             "JAXLAB_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-            "JAXLAB_NUM_PROCESSES": "2", "JAXLAB_PROCESS_ID": str(pid),
+            "JAXLAB_NUM_PROCESSES": "2",
+            "JAXLAB_PROCESS_ID": str(pid),
         }
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "scripts.train", *overrides(data_dir), f"--workdir={workdir}"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.train",
+                    *overrides(data_dir),
+                    f"--workdir={workdir}",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert_same_run(single_device_run, workdir)
     record = json.load(open(os.path.join(workdir, "config.json")))

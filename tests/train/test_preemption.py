@@ -23,11 +23,18 @@ STEPS = 240
 
 def args(data_dir: str, workdir: str, checkpoint_every: int) -> list[str]:
     return [
-        "--config", "configs/digits_cnn.py", f"--workdir={workdir}",
-        f"--config.dataset.data_dir={data_dir}", "--config.model.widths=(4,8)",
-        "--config.batch_size=16", "--config.num_epochs=-1", f"--config.num_train_steps={STEPS}",
-        "--config.log_every_steps=1", "--config.eval_every_steps=0",
-        f"--config.checkpoint_every_steps={checkpoint_every}", "--config.model.dropout=0.2",
+        "--config",
+        "configs/digits_cnn.py",
+        f"--workdir={workdir}",
+        f"--config.dataset.data_dir={data_dir}",
+        "--config.model.widths=(4,8)",
+        "--config.batch_size=16",
+        "--config.num_epochs=-1",
+        f"--config.num_train_steps={STEPS}",
+        "--config.log_every_steps=1",
+        "--config.eval_every_steps=0",
+        f"--config.checkpoint_every_steps={checkpoint_every}",
+        "--config.model.dropout=0.2",
     ]
 
 
@@ -46,8 +53,14 @@ def train_rows(workdir: str) -> list[dict]:
 
 def start(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, "-m", "scripts.train", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts.train", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_rows(workdir: str, n: int, proc: subprocess.Popen) -> None:

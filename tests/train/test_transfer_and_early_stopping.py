@@ -43,11 +43,18 @@ def test_early_stopping_min_mode():
 
 
 def test_merge_pretrained_reinitializes_head_and_rejects_mismatches():
-    new = {"params": {"conv": {"kernel": np.zeros((3, 3))}, "head": {"kernel": np.zeros((3, 5))}},
-           "batch_stats": {"bn": {"mean": np.zeros(3)}}}
-    source = {"params": {"conv": {"kernel": np.ones((3, 3))}, "head": {"kernel": np.ones((3, 2))},
-                         "extra": {"bias": np.ones(2)}},
-              "model_state": {"batch_stats": {"bn": {"mean": np.full(3, 7.0)}}}}
+    new = {
+        "params": {"conv": {"kernel": np.zeros((3, 3))}, "head": {"kernel": np.zeros((3, 5))}},
+        "batch_stats": {"bn": {"mean": np.zeros(3)}},
+    }
+    source = {
+        "params": {
+            "conv": {"kernel": np.ones((3, 3))},
+            "head": {"kernel": np.ones((3, 2))},
+            "extra": {"bias": np.ones(2)},
+        },
+        "model_state": {"batch_stats": {"bn": {"mean": np.full(3, 7.0)}}},
+    }
     merged, report = merge_pretrained(new, source, "head")
     np.testing.assert_array_equal(merged["params"]["conv"]["kernel"], np.ones((3, 3)))
     np.testing.assert_array_equal(merged["params"]["head"]["kernel"], np.zeros((3, 5)))
