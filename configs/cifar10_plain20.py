@@ -1,0 +1,31 @@
+"""Plain-20 on CIFAR-10: ResNet-20 without its shortcuts (He et al., 2016, sec. 4.2), trained
+with the same recipe; one of the four configs of the degradation experiment (README:
+"Vision experiments").
+
+Run:    python -m scripts.train --config configs/cifar10_plain20.py --workdir runs/cifar10_plain20
+Recipe: as configs/cifar10_resnet20.py (SGD momentum 0.9, lr 0.1 divided by 10 at 32k and
+        48k of 64k iterations, batch 128, weight decay 1e-4, pad-4 crop and flip); the same
+        19 conv layers + classifier with batch norm, no shortcuts: 0.27M parameters (option-A
+        shortcuts have none, so the pair has equal counts). He et al. show the plain nets as
+        curves only (fig. 6, left): plain-20 trains fine; plain-56 has a higher training
+        error than plain-20 (the degradation problem).
+Result: not measured here (no CIFAR-10 offline; prepare it as in README: Data).
+Variants (the argument, comma-separated), as configs/cifar10_resnet20.py:
+  digits        the same net and recipe shape on the offline 8x8 digits (320 steps).
+  smoke         a few steps of batch 8 with 8-wide stages (tests, under tfds mock data).
+  digits,smoke  the digits variant for a few steps.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs.cifar10_resnet20 import cifar_resnet_config
+
+SMOKE_ARG = "smoke"
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
+    "digits,smoke")."""
+    return cifar_resnet_config("plain20", arg)

@@ -1,0 +1,28 @@
+"""ResNet-56 on CIFAR-10, the recipe of He et al. (2016, sec. 4.2); one of the four configs
+of the degradation experiment (README: "Vision experiments").
+
+Run:    python -m scripts.train --config configs/cifar10_resnet56.py --workdir runs/cifar10_resnet56
+Recipe: as configs/cifar10_resnet20.py (SGD momentum 0.9, lr 0.1 divided by 10 at 32k and
+        48k of 64k iterations, batch 128, weight decay 1e-4, pad-4 crop and flip), with 9
+        basic blocks per stage instead of 3: 0.85M parameters. He et al. report 6.97% test
+        error (93.03% accuracy): deeper is better here, unlike the plain nets.
+Result: not measured here (no CIFAR-10 offline; prepare it as in README: Data).
+Variants (the argument, comma-separated), as configs/cifar10_resnet20.py:
+  digits        the same net and recipe shape on the offline 8x8 digits (320 steps).
+  smoke         a few steps of batch 8 with 8-wide stages (tests, under tfds mock data).
+  digits,smoke  the digits variant for a few steps.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs.cifar10_resnet20 import cifar_resnet_config
+
+SMOKE_ARG = "smoke"
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
+    "digits,smoke")."""
+    return cifar_resnet_config("resnet56", arg)
