@@ -168,3 +168,19 @@ def test_tta_is_reported_next_to_single_view(tiny_config, tmp_path):
     assert row["step"] == 30 and 0.0 <= row["eval_tta/accuracy"] <= 1.0
     correct = row["eval_tta/accuracy"] * 360
     assert abs(correct - round(correct)) < 1e-3  # exact over the 360 test images
+
+
+def test_keeps_latest_and_best_checkpoints(tiny_config, tmp_path):
+    tiny_config.keep_checkpoints = 1
+    tiny_config.checkpoint_every_steps = 5
+    tiny_config.eval_every_steps = 5
+    tiny_config.best_mode = "min"  # "best" = lowest accuracy: an early one, not the latest
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir)
+    evals = {r["step"]: r["eval/accuracy"] for r in rows(workdir, "eval/")}
+    worst = {s for s in evals if evals[s] == min(evals.values())}
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    kept = ckpt.all_steps()
+    ckpt.close()
+    assert 30 in kept and len(kept) == 2  # the latest, and the best by the metric
+    assert set(kept) - {30} <= worst and min(kept) < 30
