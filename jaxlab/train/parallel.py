@@ -93,6 +93,8 @@ class Parallel:
         """One copy of replicated values as numpy (for logging)."""
         if self.mode == "pmap":
             return jax.tree.map(_first_replica, tree)
+        if jax.process_count() == 1:  # one transfer for the whole tree, not one per leaf
+            return jax.device_get(tree)
         return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
     def compile_train_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
