@@ -63,15 +63,27 @@ def test_configs_without_digits_variant_say_why(name):
 
 
 def test_unknown_variant_names_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown config variant.*valid choices: digits, smoke"):
+    with pytest.raises(ValueError, match="unknown config variant.*valid choices: digits, long"):
         get_config("cifar10_resnet20", "digit")
+    with pytest.raises(ValueError, match="unknown config variant.*valid choices: digits, smoke"):
+        get_config("cifar10_vit_tiny", "long")
+
+
+@pytest.mark.parametrize("name", DEGRADATION)
+def test_digits_long_is_the_digits_schedule_stretched(name):
+    short, long = get_config(name, "digits"), get_config(name, "digits,long")
+    assert (short.num_train_steps, tuple(short.schedule.boundaries)) == (320, (160, 240))
+    assert (long.num_train_steps, tuple(long.schedule.boundaries)) == (960, (480, 720))
+    with pytest.raises(ValueError, match="digits,long"):
+        get_config(name, "long")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "bound"), [("cifar10_resnet20", 0.9), ("cifar10_plain20", 0.85)])
+@pytest.mark.parametrize(("name", "bound"), [("cifar10_resnet20", 0.9), ("cifar10_plain20", 0.9)])
 def test_resnet20_and_plain20_train_on_digits(name, bound, data_dir, tmp_path):
     """The digits variants, shortened to 120 steps with the same schedule shape (rate / 10 at
-    half and three quarters of the run). The full 320 steps reach more (README)."""
+    half and three quarters of the run), about 20 s each on 2 CPU cores. Measured: resnet20
+    98.6%, plain20 96.7% (the full 320 steps: 99.2%, 97.8%; README "Vision experiments")."""
     c = get_config(name, "digits")
     c.dataset.data_dir = data_dir
     c.num_train_steps = 120
