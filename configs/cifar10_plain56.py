@@ -13,6 +13,7 @@ Recipe: as configs/cifar10_resnet20.py (SGD momentum 0.9, lr 0.1 divided by 10 a
 Result: not measured here (no CIFAR-10 offline; prepare it as in README: Data).
 Variants (the argument, comma-separated), as configs/cifar10_resnet20.py:
   digits        the same net and recipe shape on the offline 8x8 digits (320 steps).
+  digits,long   the digits variant three times longer (960 steps).
   smoke         a few steps of batch 8 with 8-wide stages (tests, under tfds mock data).
   digits,smoke  the digits variant for a few steps.
 """
@@ -27,6 +28,6 @@ SMOKE_ARG = "smoke"
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
-    "digits,smoke")."""
+    """Returns the experiment config for the variants in `arg` ("", "digits", "digits,long",
+    "smoke", "digits,smoke")."""
     return cifar_resnet_config("plain56", arg)

@@ -23,6 +23,7 @@ from absl import logging
 from clu import periodic_actions
 
 from jaxlab import data, optim
+from jaxlab.nn import lsuv_init
 from jaxlab.tasks.tta import make_tta_eval_fn, parse_tta
 from jaxlab.train import reporting
 from jaxlab.train.checkpoint import Checkpointer
@@ -170,12 +171,30 @@ class _Run:
             )
             print(report.summary(), flush=True)
             return self.parallel.init_state(self.init_fn, variables), {}
+        if latest is None and self.config.model.get("kernel_init") == "lsuv":
+            return self.parallel.init_state(self.init_fn, self.lsuv_variables()), {}
         if latest is None:
             return self.parallel.init_state(self.init_fn), {}
         state, meta = self.checkpointer.restore(latest, self.parallel.abstract_state(self.init_fn))
         logging.info("resumed from %s (step %d)", self.checkpointer.directory, latest)
         print(f"Resuming from checkpoint at step {latest} (epoch {meta.get('epoch')})", flush=True)
         return self.parallel.from_canonical(state), meta
+
+    def lsuv_variables(self) -> dict[str, Any]:
+        """LSUV's data-dependent step (`jaxlab.nn.lsuv_init`) on the first global train batch:
+        the model's `kernel_init='lsuv'` drew orthogonal kernels; each layer is now rescaled
+        to unit output variance. Every process computes it on the same batch (read as one
+        process), so the parameters stay identical across processes."""
+        fresh = self.host(self.parallel.init_state(self.init_fn))
+        batch = next(data.create_train_iterator(self.config, self.exp.info))
+        variables, variances = lsuv_init(
+            self.exp.model, {"params": fresh.params, **fresh.model_state}, batch["image"]
+        )
+        print(
+            "LSUV output variances: " + ", ".join(f"{k} {v:.3f}" for k, v in variances.items()),
+            flush=True,
+        )
+        return variables
 
     def on_log_grid(self, step: int) -> bool:
         return step % self.config.log_every_steps == 0

@@ -6,6 +6,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -112,3 +113,16 @@ def test_early_stopping_stops_and_records(tiny_config, tmp_path):
     assert int(latest_state(workdir)["step"]) == 15
     assert train_and_evaluate(tiny_config, workdir)  # a re-run reports and trains no further
     assert int(latest_state(workdir)["step"]) == 15
+
+
+@pytest.mark.slow
+def test_lsuv_config_rescales_layers_on_a_train_batch(tiny_config, tmp_path, capsys):
+    tiny_config.model = ml_collections.ConfigDict(
+        {"name": "resnet20", "kernel_init": "lsuv", "norm": "none"}
+    )
+    tiny_config.num_train_steps = 2
+    tiny_config.eval_every_steps = 0
+    train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("LSUV"))
+    variances = [float(v) for v in line.split(":", 1)[1].split(",") for v in [v.split()[-1]]]
+    assert len(variances) >= 8 and all(abs(v - 1.0) < 0.05 for v in variances), line
