@@ -79,7 +79,7 @@ def parse_flags_or_fail(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        fail(_unknown_override(argv) or _first_line(e))
+        fail(_unknown_override(argv) or _root_cause(e))
     except Exception as e:  # noqa: BLE001 - any failure to load the config is bad input
         fail(_unknown_override(argv) or f"bad config: {type(e).__name__}: {_first_line(e)}")
     return []  # unreachable
@@ -144,6 +144,17 @@ def import_tensorflow_quietly() -> None:
             failed = False
     if failed:
         import tensorflow  # noqa: F401,F811 - re-import to show the error
+
+
+def _root_cause(e: BaseException) -> str:
+    """The first line of the innermost exception that `e` was raised from (config_flags
+    wraps the error of a config's get_config in a generic 'Error whilst parsing')."""
+    inner = e
+    while inner.__cause__ is not None or inner.__context__ is not None:
+        inner = inner.__cause__ or inner.__context__
+    if inner is e:
+        return _first_line(e)
+    return f"{_first_line(e).rstrip(':')}: {type(inner).__name__}: {_first_line(inner)}"
 
 
 def _first_line(e: BaseException) -> str:

@@ -19,6 +19,16 @@ CASES = {
     "not_prepared": (["--config.dataset.name=mnist"], "dataset 'mnist' is not prepared"),
 }
 
+
+def test_config_argument_error_names_the_reason(tmp_path):
+    proc = run_script(
+        "scripts.train", "--config", "configs/digits_optimizers.py:adamz",
+        f"--workdir={tmp_path / 'run'}",
+    )
+    assert proc.returncode == 2
+    assert "unknown optimizer 'adamz'" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
 IN_PROCESS = {
     "dataset": (("dataset", "name"), "imagenet9", "unknown dataset 'imagenet9'; valid choices"),
     "task": (("task", "name"), "gan", "unknown task 'gan'; valid choices"),
