@@ -22,12 +22,15 @@ CASES = {
 
 def test_config_argument_error_names_the_reason(tmp_path):
     proc = run_script(
-        "scripts.train", "--config", "configs/digits_optimizers.py:adamz",
+        "scripts.train",
+        "--config",
+        "configs/digits_optimizers.py:adamz",
         f"--workdir={tmp_path / 'run'}",
     )
     assert proc.returncode == 2
     assert "unknown optimizer 'adamz'" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
 
 IN_PROCESS = {
     "dataset": (("dataset", "name"), "imagenet9", "unknown dataset 'imagenet9'; valid choices"),
