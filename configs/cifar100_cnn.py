@@ -9,33 +9,9 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config
+from configs.cifar10_cnn import small_cnn_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
-    c = default_config()
-    c.dataset.name = "cifar100"
-    c.dataset.augment = "flip_lr,pad_crop"
-    c.model.name = "small_cnn"
-    c.model.widths = (64, 128, 256)
-    c.model.dropout = 0.0
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 3e-3
-    c.optimizer.weight_decay = 5e-4
-    c.optimizer.grad_clip_norm = 1.0
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 200
-    c.batch_size = 128
-    c.eval_batch_size = 500
-    c.num_epochs = 30
-    c.log_every_steps = 100
-    c.eval_every_steps = 1000
-    c.checkpoint_every_steps = 1000
-    if arg == "smoke":
-        c.model.widths = (8, 16)
-        c.schedule.warmup_steps = 2
-        c.batch_size, c.eval_batch_size = 8, 8
-        c.num_epochs, c.num_train_steps = -1, 6
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
-    return c
+    return small_cnn_config("cifar100", "flip_lr,pad_crop", (64, 128, 256), 30, arg)

@@ -12,13 +12,16 @@ import ml_collections
 from jaxlab.config import default_config
 
 
-def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
+def small_cnn_config(
+    dataset: str, augment: str, widths: tuple[int, ...], num_epochs: int, arg: str = ""
+) -> ml_collections.ConfigDict:
+    """The small conv net recipe shared by the mnist, fashion_mnist, cifar10 and cifar100
+    configs (AdamW, warmup + cosine, clipping); `arg == 'smoke'` gives a tiny run."""
     c = default_config()
-    c.dataset.name = "cifar10"
-    c.dataset.augment = "flip_lr,pad_crop"
+    c.dataset.name = dataset
+    c.dataset.augment = augment
     c.model.name = "small_cnn"
-    c.model.widths = (64, 128, 256)
+    c.model.widths = widths
     c.model.dropout = 0.0
     c.optimizer.name = "adamw"
     c.optimizer.learning_rate = 3e-3
@@ -28,7 +31,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.schedule.warmup_steps = 200
     c.batch_size = 128
     c.eval_batch_size = 500
-    c.num_epochs = 30
+    c.num_epochs = num_epochs
     c.log_every_steps = 100
     c.eval_every_steps = 1000
     c.checkpoint_every_steps = 1000
@@ -39,3 +42,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.num_epochs, c.num_train_steps = -1, 6
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
     return c
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
+    return small_cnn_config("cifar10", "flip_lr,pad_crop", (64, 128, 256), 30, arg)
