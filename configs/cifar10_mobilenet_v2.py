@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.cifar10_resnet20 import CIFAR10_TRAIN_EXAMPLES, parse_variants
-from jaxlab.config import default_config
+from configs.cifar10_resnet20 import parse_variants
+from configs.cifar10_vgg11_bn import sgd_cosine_cifar10_config
 
 SMOKE_ARG = "smoke"
 DIGITS_STEPS = 120
@@ -33,23 +33,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
     "digits,smoke")."""
     variants = parse_variants(arg)
-    c = default_config()
-    c.dataset.name = "cifar10"
-    c.dataset.augment = "flip_lr,pad_crop:4"
-    c.model.name = "mobilenet_v2"
+    c = sgd_cosine_cifar10_config("mobilenet_v2")
     c.model.stem = "cifar"
     c.model.dropout = 0.2
-    c.optimizer.name = "momentum"
-    c.optimizer.momentum = 0.9
-    c.optimizer.learning_rate = 0.1
-    c.optimizer.weight_decay = 5e-4
-    c.optimizer.weight_decay_type = "l2"
-    c.schedule.name = "cosine"
-    c.batch_size = 128
-    c.eval_batch_size = 500
-    c.num_epochs = 200
-    c.log_every_steps = 100
-    c.eval_every_steps = c.checkpoint_every_steps = CIFAR10_TRAIN_EXAMPLES // 128 * 5
     if "digits" in variants:
         c.dataset.name = "digits"
         c.dataset.augment = ""
