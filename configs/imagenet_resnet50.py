@@ -2,11 +2,13 @@
 Large Minibatch SGD: Training ImageNet in 1 Hour".
 
 Run:    python -m scripts.train --config configs/imagenet_resnet50.py --workdir runs/imagenet_resnet50
-Needs:  TFDS 'imagenet2012' prepared in the data dir (manual download of the ILSVRC-2012
-        tars, then `tfds build imagenet2012 --manual_dir ...`) and registered in
-        jaxlab.data with its preprocessing (train: decode, random resized crop to 224;
-        eval: resize the shorter side to 256, center crop 224; ImageNet mean/std). Until
-        then the default config fails at start with the list of known datasets.
+Needs:  TFDS 'imagenet2012' prepared in the data dir: put ILSVRC2012_img_train.tar and
+        ILSVRC2012_img_val.tar in DIR, then `tfds build imagenet2012 --manual_dir DIR`.
+        jaxlab.data reads the JPEGs undecoded and decodes only what it keeps (train:
+        random resized crop to 224, area 8-100%, aspect 3/4-4/3; eval: the shorter side
+        resized to 256, center crop 224), normalized with the ImageNet mean/std. Each
+        process reads its own part of the train split (train_host_sharding 'split'), so
+        the batches depend on the process count; a run resumes exactly for a fixed count.
 Recipe: SGD momentum 0.9, lr 0.1 per 256 examples (linear scaling rule: 0.4 at this
         file's batch of 1024, e.g. 8 devices x 128), 5 epochs of linear warmup, then the rate
         divided by 10 at epochs 30, 60 and 80 of 90; weight decay 1e-4 (coupled L2, not on
@@ -35,7 +37,6 @@ import ml_collections
 
 from configs.cifar10_resnet20 import parse_variants
 from jaxlab.config import default_config
-from jaxlab.data import list_datasets
 
 SMOKE_ARG = "smoke"
 IMAGENET = "imagenet2012"
@@ -43,12 +44,6 @@ IMAGENET_TRAIN_EXAMPLES = 1_281_167
 BATCH_SIZE = 1024
 EPOCHS, WARMUP_EPOCHS, DECAY_EPOCHS = 90, 5, (30, 60, 80)
 NO_DIGITS = "imagenet_resnet50 needs inputs of at least 32x32; it has no digits variant"
-
-
-def smoke_dataset() -> tuple[str, str]:
-    """(dataset, eval split) of the smoke runs: ImageNet when jaxlab.data knows it, else
-    CIFAR-10 (both under tfds mock data in the tests)."""
-    return (IMAGENET, "validation") if IMAGENET in list_datasets() else ("cifar10", "test")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -61,6 +56,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.dataset.name = IMAGENET
     c.dataset.eval_split = "validation"
     c.dataset.cache = False  # ~150 GB of JPEGs: stream them
+    c.dataset.train_host_sharding = "split"  # each host reads 1/N of the files
     c.dataset.augment = "flip_lr"
     c.model.name = "resnet50"
     c.optimizer.name = "momentum"
@@ -81,7 +77,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.log_every_steps = 100
     c.eval_every_steps = c.checkpoint_every_steps = steps_per_epoch
     if "smoke" in variants:
-        c.dataset.name, c.dataset.eval_split = smoke_dataset()
         c.dataset.shuffle_buffer = 100
         c.model.width = 8
         c.batch_size, c.eval_batch_size = 8, 8

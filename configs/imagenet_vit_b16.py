@@ -2,10 +2,9 @@
 et al. (2020, appendix B.1, table 3: ImageNet, 300 epochs).
 
 Run:    python -m scripts.train --config configs/imagenet_vit_b16.py --workdir runs/imagenet_vit_b16
-Needs:  TFDS 'imagenet2012' prepared and registered in jaxlab.data, as
-        configs/imagenet_resnet50.py says (train: random resized crop 224; eval: resize
-        256, center crop 224). Until then the default config fails at start with the list
-        of known datasets.
+Needs:  TFDS 'imagenet2012' prepared in the data dir, as configs/imagenet_resnet50.py
+        says; jaxlab.data decodes it to 224x224 (train: random resized crop; eval: resize
+        256, center crop 224) with the ImageNet mean/std.
 Recipe: AdamW (b1 0.9, b2 0.999), lr 3e-3 at batch 4096 (linear scaling rule against
         base_batch_size 4096: a smaller batch gets a proportionally smaller rate), 10k steps
         of linear warmup then cosine decay to 0, 300 epochs, decoupled weight decay 0.3
@@ -21,8 +20,8 @@ Recipe: AdamW (b1 0.9, b2 0.999), lr 3e-3 at batch 4096 (linear scaling rule aga
         the 10k warmup steps are loop steps: multiply them by the accumulation too).
 Result: not measured here (no ImageNet offline).
 Variants (the argument):
-  smoke   a few steps of batch 8 at width 32, 2 blocks (tests, under tfds mock data): on
-          imagenet2012 once jaxlab.data knows it, on cifar10 (2x2 patches of 16) until then.
+  smoke   a few steps of batch 8 at width 32, 2 blocks on imagenet2012 under tfds mock
+          data (random JPEGs of varying sizes, decoded and cropped to 224x224).
   No digits variant: 16x16 patches need inputs of at least 16x16, and with 2x2 patches
   the 86M-parameter net does not fit a minute on 2 CPU cores; configs/cifar10_vit_tiny.py
   has the same architecture's digits run.
@@ -33,7 +32,7 @@ from __future__ import annotations
 import ml_collections
 
 from configs.cifar10_resnet20 import parse_variants
-from configs.imagenet_resnet50 import IMAGENET, smoke_dataset
+from configs.imagenet_resnet50 import IMAGENET
 from jaxlab.config import default_config
 
 SMOKE_ARG = "smoke"
@@ -49,6 +48,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.dataset.name = IMAGENET
     c.dataset.eval_split = "validation"
     c.dataset.cache = False  # ~150 GB of JPEGs: stream them
+    c.dataset.train_host_sharding = "split"  # each host reads 1/N of the files
     c.dataset.augment = "flip_lr"
     c.model.name = "vit_b16"
     c.model.dropout = 0.1
@@ -67,7 +67,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.log_every_steps = 100
     c.eval_every_steps = c.checkpoint_every_steps = 2_000
     if "smoke" in variants:
-        c.dataset.name, c.dataset.eval_split = smoke_dataset()
         c.dataset.shuffle_buffer = 100
         c.model.hidden_size, c.model.depth, c.model.num_heads, c.model.mlp_dim = 32, 2, 2, 64
         c.batch_size, c.eval_batch_size = 8, 8

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+import tensorflow_datasets as tfds
 
 from jaxlab.optim import create_schedule
 from jaxlab.optim.optimizers import resolved_weight_decay_type
@@ -91,3 +92,15 @@ def test_resnet20_and_plain20_train_on_digits(name, bound, data_dir, tmp_path):
     c.eval_every_steps = c.checkpoint_every_steps = 0
     metrics = train_and_evaluate(c, str(tmp_path / name))
     assert metrics["accuracy"] > bound, metrics
+
+
+@pytest.mark.parametrize("name", ("imagenet_resnet50", "imagenet_vit_b16"))
+def test_imagenet_configs_read_imagenet_at_224(name):
+    for arg in ("", "smoke"):
+        c = get_config(name, arg)
+        assert (c.dataset.name, c.dataset.eval_split) == ("imagenet2012", "validation")
+        assert not c.dataset.cache and c.dataset.train_host_sharding == "split"
+    c.dataset.data_dir = "/nonexistent/tfds"
+    with tfds.testing.mock_data(num_examples=8):
+        info = build_experiment(c).info
+    assert (info.num_classes, info.image_shape) == (1000, (224, 224, 3))

@@ -25,10 +25,15 @@ import tensorflow_datasets as tfds
 
 from jaxlab.config import ConfigError, check_choice, check_positive
 from jaxlab.data import digits as _digits  # noqa: F401  (registers the 'digits' builder)
-from jaxlab.data.preprocess import NORMALIZATION, parse_augment
+from jaxlab.data.preprocess import FIXED_SIZE, NORMALIZATION, parse_augment
 
 TRAIN_HOST_SHARDING = ("interleave", "split")
 OFFLINE_DATASETS = ("digits",)  # prepared from files that ship with an installed package
+# Datasets whose files TFDS cannot download itself: where to get them.
+MANUAL_DOWNLOAD = {
+    "imagenet2012": "put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (from "
+    "image-net.org, after registering) in a folder DIR",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +125,15 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     try:  # succeeds only where TFDS is mocked (tfds.testing.mock_data) and needs no files
         builder.as_dataset(split=config.dataset.train_split)
     except Exception:  # TFDS raises AssertionError, ValueError, ...
+        how = f"`tfds build {name} --data_dir {data_dir}`"
+        if name in MANUAL_DOWNLOAD:
+            how = (
+                f"{MANUAL_DOWNLOAD[name]}, then "
+                f"`tfds build {name} --manual_dir DIR --data_dir {data_dir}`"
+            )
         raise ConfigError(
             f"dataset {name!r} is not prepared in {data_dir} (this machine cannot download); "
-            f"prepare it where there is network with `tfds build {name} --data_dir {data_dir}` "
+            f"prepare it where there is network with {how} "
             f"and copy it here, or use the offline 'digits' dataset"
         ) from None
     return builder
@@ -179,10 +190,14 @@ def get_dataset_info(config: ml_collections.ConfigDict) -> DatasetInfo:
     _check_split(builder, "dataset.train_split", config.dataset.train_split)
     _check_split(builder, "dataset.eval_split", config.dataset.eval_split)
     features = builder.info.features
+    shape = features["image"].shape
+    fixed = FIXED_SIZE.get(config.dataset.name)
+    if fixed is not None:  # images of varying sizes, decoded to a fixed square
+        shape = (fixed.size, fixed.size, shape[-1])
     return DatasetInfo(
         name=config.dataset.name,
         num_classes=int(features["label"].num_classes),
-        image_shape=tuple(int(d) for d in features["image"].shape),
+        image_shape=tuple(int(d) for d in shape),
         num_train_examples=count_examples(builder, config.dataset.train_split),
         num_eval_examples=count_examples(builder, config.dataset.eval_split),
     )

@@ -29,7 +29,7 @@ from jaxlab.data.datasets import (
     steps_per_epoch,
     validate_data_config,
 )
-from jaxlab.data.preprocess import parse_augment, preprocess_image
+from jaxlab.data.preprocess import FIXED_SIZE, parse_augment, preprocess_image
 
 _NUM_EPOCHS = 2**62  # "forever" for tf.data.Dataset.range
 _SHUFFLE_STREAM, _AUGMENT_STREAM = 0, 1  # fold-in tags that separate the two uses of a key
@@ -51,8 +51,12 @@ def _check_process(process_index: int, process_count: int) -> None:
 
 
 def _read(builder: tfds.core.DatasetBuilder, split: object) -> tf.data.Dataset:
-    """The split's (uint8 image, int32 label) pairs in a fixed order."""
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    """The split's (image, int32 label) pairs in a fixed order; the image is uint8, or its
+    undecoded JPEG bytes for a dataset of `FIXED_SIZE` (decoded later, only the crop)."""
+    decoders = None
+    if builder.name in FIXED_SIZE:
+        decoders = {"image": tfds.decode.SkipDecoding()}
+    ds = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
     return ds.map(
         lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int32)},
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -81,6 +85,8 @@ def create_train_iterator(
     at `start_step` skips only inside the current epoch, on the raw examples (before scaling
     and augmentation). Batches hold `batch_size // process_count` examples. TFDS decodes
     the images as it reads them; with `config.dataset.cache` that happens once, in epoch 0.
+    Datasets of `FIXED_SIZE` (imagenet2012) are read as JPEG bytes and decoded per example
+    with its random crop (only the window is decoded); caching then holds the bytes.
 
     Host sharding (`config.dataset.train_host_sharding`):
     - 'interleave' (default): every process reads the whole split, walks the same shuffled
@@ -148,11 +154,11 @@ def create_train_iterator(
 
     def preprocess(ex: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         seed = None
-        if ops:
+        if ops or config.dataset.name in FIXED_SIZE:
             seed = tf.random.experimental.stateless_fold_in(root_key, ex["epoch"])
             seed = tf.random.experimental.stateless_fold_in(seed, _AUGMENT_STREAM)
             seed = tf.random.experimental.stateless_fold_in(seed, ex["index"])
-        image = preprocess_image(ex["image"], config.dataset.name, ops, seed)
+        image = preprocess_image(ex["image"], config.dataset.name, ops, seed, training=True)
         return {"image": image, "label": ex["label"]}
 
     ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
@@ -193,7 +199,7 @@ def create_eval_iterator(
 
     ds = _read(builder, split).map(
         lambda ex: {
-            "image": preprocess_image(ex["image"], config.dataset.name),
+            "image": preprocess_image(ex["image"], config.dataset.name, training=False),
             "label": ex["label"],
             "mask": tf.constant(1.0, tf.float32),
         },

@@ -6,6 +6,10 @@ mean and std:
 
     scale -> [ops on the [0, 1] image, in spec order] -> normalize -> [cutout]
 
+Datasets of JPEGs of varying sizes (`FIXED_SIZE`: imagenet2012) replace `scale` by a decode
+to a fixed square: a random resized crop for training (drawn even when no op is named),
+resize and center crop for eval. The ops then run on that square.
+
 Geometric and colour ops run on the [0, 1] image, so the padding of `pad_crop` is black (0)
 as in the usual recipes and `color_jitter` clips to [0, 1]. `cutout` alone runs after
 normalization, whatever its position in the spec: its square is 0 in the normalized image,
@@ -62,14 +66,37 @@ NORMALIZATION: dict[str, Normalization] = {
     # uint8 images / 255): mean 0.305434, std 0.375957.
     "digits": Normalization(mean=(0.3054,), std=(0.3760,)),
     "fashion_mnist": Normalization(mean=(0.2860,), std=(0.3530,)),
+    "imagenet2012": Normalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
     "mnist": Normalization(mean=(0.1307,), std=(0.3081,)),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedSize:
+    """How a dataset of JPEGs of varying sizes becomes `size` x `size` images.
+
+    Train: an Inception-style random resized crop (area fraction in [0.08, 1], aspect ratio
+    in [3/4, 4/3]) decoded straight from the JPEG (`tf.image.decode_and_crop_jpeg` decodes
+    only the window) and resized to `size`. Eval: the shorter side resized to
+    `eval_resize`, then the central `size` x `size` window (224/256 = 0.875, as the
+    ResNet and ViT recipes).
+    """
+
+    size: int
+    eval_resize: int
+
+
+# Datasets whose images differ in size: the pipeline reads their JPEG bytes undecoded
+# (tfds.decode.SkipDecoding) and `preprocess_image` decodes and crops them.
+FIXED_SIZE: dict[str, FixedSize] = {"imagenet2012": FixedSize(size=224, eval_resize=256)}
 
 AugmentOp = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 PAD_CROP_PIXELS = 4
 RESIZED_CROP_ASPECT = (3 / 4, 4 / 3)
 _RESIZED_CROP_ATTEMPTS = 10  # as torchvision; after 10 misses the whole image is kept
+RESIZED_CROP_MIN_AREA = 0.08
+_CROP_STREAM = 1_000_000  # fold-in tag of the fixed-size crop (augment op i uses i)
 
 
 # ---- the ops ---------------------------------------------------------------------------------
@@ -91,7 +118,9 @@ def pad_crop(image: tf.Tensor, seed: tf.Tensor, padding: int = PAD_CROP_PIXELS) 
     return tf.image.stateless_random_crop(padded, tf.shape(image), seed)
 
 
-def random_resized_crop(image: tf.Tensor, seed: tf.Tensor, min_area: float = 0.08) -> tf.Tensor:
+def random_resized_crop(
+    image: tf.Tensor, seed: tf.Tensor, min_area: float = RESIZED_CROP_MIN_AREA
+) -> tf.Tensor:
     """Inception-style crop: area fraction in [min_area, 1], aspect ratio (w/h) in [3/4, 4/3],
     resized (bilinear) back to the input's height and width.
 
@@ -227,7 +256,7 @@ AUGMENT_OPS: dict[str, AugmentOpSpec] = {
     "pad_crop": AugmentOpSpec(pad_crop, (OpArg("padding", PAD_CROP_PIXELS, 0, integer=True),)),
     "flip_ud": AugmentOpSpec(flip_ud),
     "random_resized_crop": AugmentOpSpec(
-        random_resized_crop, (OpArg("min_area", 0.08, 0.0, 1.0, low_open=True),)
+        random_resized_crop, (OpArg("min_area", RESIZED_CROP_MIN_AREA, 0.0, 1.0, low_open=True),)
     ),
     "color_jitter": AugmentOpSpec(
         color_jitter,
@@ -320,20 +349,76 @@ def augment(
     return image
 
 
+def decode_random_resized_crop(
+    encoded: tf.Tensor, seed: tf.Tensor, size: int, min_area: float = RESIZED_CROP_MIN_AREA
+) -> tf.Tensor:
+    """JPEG bytes -> float32 [size, size, 3] in [0, 1]: a random crop (area fraction in
+    [min_area, 1], aspect ratio in [3/4, 4/3], the whole image after 10 misses) decoded
+    from the JPEG alone and resized (bilinear) to `size` x `size`. Stateless in `seed`.
+
+    Written here rather than taken from a library: TF has the pieces (the box sampler and
+    `decode_and_crop_jpeg`, which decodes only the window) but not the op; this is the
+    Inception/torchvision RandomResizedCrop on them.
+    """
+    shape = tf.image.extract_jpeg_shape(encoded)
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=RESIZED_CROP_ASPECT,
+        area_range=(min_area, 1.0),
+        max_attempts=_RESIZED_CROP_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True,
+    )
+    window = tf.stack([begin[0], begin[1], crop_size[0], crop_size[1]])
+    crop = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
+    out = tf.image.resize(crop, [size, size], method="bilinear") / 255.0
+    return tf.ensure_shape(out, [size, size, 3])
+
+
+def decode_center_crop(encoded: tf.Tensor, size: int, resize: int) -> tf.Tensor:
+    """JPEG bytes -> float32 [size, size, 3] in [0, 1]: the shorter side resized to `resize`
+    (bilinear, antialiased, aspect ratio kept), then the central `size` x `size` window."""
+    image = tf.image.decode_jpeg(encoded, channels=3)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = resize / tf.reduce_min(hw)
+    new_hw = tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), resize)
+    image = tf.image.resize(image, new_hw, method="bilinear", antialias=True) / 255.0
+    top, left = (new_hw[0] - size) // 2, (new_hw[1] - size) // 2
+    out = tf.clip_by_value(image[top : top + size, left : left + size], 0.0, 1.0)
+    return tf.ensure_shape(out, [size, size, 3])
+
+
 def preprocess_image(
     image: tf.Tensor,
     dataset: str,
     ops: Sequence[str] = (),
     seed: tf.Tensor | None = None,
+    *,
+    training: bool | None = None,
 ) -> tf.Tensor:
-    """uint8 [H, W, C] -> normalized float32 [H, W, C]; augmented when `ops` are given.
+    """One image -> normalized float32 [H, W, C]; augmented when training.
 
-    `ops` are spec entries (see `parse_augment`); `seed` (int32/int64 [2]) is required with
-    them. Eval passes no ops and so is never augmented.
+    `image` is uint8 [H, W, C], or for a dataset of `FIXED_SIZE` its JPEG bytes, which
+    are decoded to the fixed size (train: random resized crop drawn from `seed`; eval:
+    resize and center crop). `ops` are spec entries (see `parse_augment`); `training`
+    defaults to whether `ops` are given; `seed` (int32/int64 [2]) is required when
+    training draws anything. Eval (`training` False) is never augmented.
     """
-    image = scale(image)
-    if ops and seed is None:
+    training = bool(ops) if training is None else training
+    if ops and not training:
+        raise ValueError("augmentation ops are for training only")
+    fixed = FIXED_SIZE.get(dataset)
+    if training and (ops or fixed) and seed is None:
         raise ValueError("augmentation needs a seed")
+    if fixed is None:
+        image = scale(image)
+    elif training:
+        crop_seed = tf.random.experimental.stateless_fold_in(seed, _CROP_STREAM)
+        image = decode_random_resized_crop(image, crop_seed, fixed.size)
+    else:
+        image = decode_center_crop(image, fixed.size, fixed.eval_resize)
     if ops:
         image = augment(image, ops, seed)
     image = normalize(image, dataset)

@@ -31,7 +31,14 @@ def _one_line(error):
 
 
 def test_list_datasets():
-    assert data.list_datasets() == ["cifar10", "cifar100", "digits", "fashion_mnist", "mnist"]
+    assert data.list_datasets() == [
+        "cifar10",
+        "cifar100",
+        "digits",
+        "fashion_mnist",
+        "imagenet2012",
+        "mnist",
+    ]
 
 
 def test_get_dataset_info_digits_prepares_on_first_use(digits_dir):
@@ -64,7 +71,7 @@ def test_unknown_dataset(tmp_path):
     with pytest.raises(ConfigError) as error:
         data.get_dataset_info(_config(tmp_path, name="imagenet"))
     assert "unknown dataset 'imagenet'" in _one_line(error)
-    assert "cifar10, cifar100, digits, fashion_mnist, mnist" in str(error.value)
+    assert "cifar10, cifar100, digits, fashion_mnist, imagenet2012, mnist" in str(error.value)
 
 
 def test_not_prepared_dataset(tmp_path):

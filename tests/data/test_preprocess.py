@@ -31,6 +31,7 @@ def test_scale_and_normalize():
 
 def test_every_dataset_has_normalization_per_channel():
     channels = {"mnist": 1, "fashion_mnist": 1, "digits": 1, "cifar10": 3, "cifar100": 3}
+    channels["imagenet2012"] = 3
     for name, count in channels.items():
         norm = preprocess.NORMALIZATION[name]
         assert len(norm.mean) == len(norm.std) == count
