@@ -118,16 +118,11 @@ def pad_crop(image: tf.Tensor, seed: tf.Tensor, padding: int = PAD_CROP_PIXELS) 
     return tf.image.stateless_random_crop(padded, tf.shape(image), seed)
 
 
-def random_resized_crop(
-    image: tf.Tensor, seed: tf.Tensor, min_area: float = RESIZED_CROP_MIN_AREA
-) -> tf.Tensor:
-    """Inception-style crop: area fraction in [min_area, 1], aspect ratio (w/h) in [3/4, 4/3],
-    resized (bilinear) back to the input's height and width.
-
-    The box comes from `tf.image.stateless_sample_distorted_bounding_box`; when none of its
-    attempts fits the image, the whole image is kept.
-    """
-    shape = tf.shape(image)
+def _sample_crop_box(
+    shape: tf.Tensor, seed: tf.Tensor, min_area: float
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(begin, size) of an Inception-style crop box of an image of `shape` [H, W, C]: area
+    fraction in [min_area, 1], aspect ratio in [3/4, 4/3]; the whole image after 10 misses."""
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape,
         bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
@@ -138,6 +133,20 @@ def random_resized_crop(
         max_attempts=_RESIZED_CROP_ATTEMPTS,
         use_image_if_no_bounding_boxes=True,
     )
+    return begin, size
+
+
+def random_resized_crop(
+    image: tf.Tensor, seed: tf.Tensor, min_area: float = RESIZED_CROP_MIN_AREA
+) -> tf.Tensor:
+    """Inception-style crop: area fraction in [min_area, 1], aspect ratio (w/h) in [3/4, 4/3],
+    resized (bilinear) back to the input's height and width.
+
+    The box comes from `tf.image.stateless_sample_distorted_bounding_box`; when none of its
+    attempts fits the image, the whole image is kept.
+    """
+    shape = tf.shape(image)
+    begin, size = _sample_crop_box(shape, seed, min_area)
     crop = tf.slice(image, begin, size)
     out = tf.image.resize(crop, shape[:2], method="bilinear")
     return tf.ensure_shape(tf.cast(out, image.dtype), image.shape)
@@ -360,17 +369,7 @@ def decode_random_resized_crop(
     `decode_and_crop_jpeg`, which decodes only the window) but not the op; this is the
     Inception/torchvision RandomResizedCrop on them.
     """
-    shape = tf.image.extract_jpeg_shape(encoded)
-    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        shape,
-        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
-        seed=seed,
-        min_object_covered=0.0,
-        aspect_ratio_range=RESIZED_CROP_ASPECT,
-        area_range=(min_area, 1.0),
-        max_attempts=_RESIZED_CROP_ATTEMPTS,
-        use_image_if_no_bounding_boxes=True,
-    )
+    begin, crop_size = _sample_crop_box(tf.image.extract_jpeg_shape(encoded), seed, min_area)
     window = tf.stack([begin[0], begin[1], crop_size[0], crop_size[1]])
     crop = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
     out = tf.image.resize(crop, [size, size], method="bilinear") / 255.0
