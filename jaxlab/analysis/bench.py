@@ -6,8 +6,8 @@ experiment's `tx`), from the same initial parameters, on the same batches, in on
 - **loop**: `jaxlab.train.loop._Run` (the real compiled train step, metric resets and batch
   placement of `train_and_evaluate`) driven the way `_train` drives it: a host loop over
   steps that places each batch with `Parallel.place_batch`, calls `report(step)` every step
-  and, on the log and epoch grids, fetches and computes the metric windows, checks for
-  non-finite losses and resets the windows. Left out: evaluation, checkpoints, metric
+  and, on the log and epoch grids, swaps in empty metric accumulators and fetches, computes
+  and checks the filled ones one step later. Left out: evaluation, checkpoints, metric
   writers and the progress line (I/O, not the per-step cost we compare).
 - **minimal**: params, batch statistics and optimizer state as plain pytrees, one
   `jax.jit(step, donate_argnums=(0, 1, 2))` doing `value_and_grad` of the mean softmax cross
@@ -97,7 +97,7 @@ class BenchResult:
 
 def default_warmup(exp: Experiment) -> int:
     """Untimed steps before measuring: past the first log and epoch boundaries (so their
-    compiled resets exist) and at least 3 steps."""
+    empty accumulators are compiled) and at least 3 steps."""
     return max(3, exp.config.log_every_steps, exp.steps_per_epoch) + 1
 
 
@@ -127,8 +127,8 @@ class LoopDriver:
             state, logged = self.run.train_one_step(state, next(self.batches), step, self.total)
             step += 1
             self.report(step)
-            for prefix, values in logged.items():
-                self.last_logged.update(_scalars(prefix, values))
+            for item in logged:
+                self.last_logged.update(_scalars(item.kind, item.values))
         self.state, self.step = jax.block_until_ready(state), step
 
     def close(self) -> None:

@@ -40,6 +40,24 @@ from jaxlab.train.steps import make_eval_step, make_train_step
 from jaxlab.train.transfer import merge_pretrained
 
 
+@dataclasses.dataclass(frozen=True)
+class PendingMetrics:
+    """Metric accumulators of a finished log window or epoch, still on the devices."""
+
+    kind: str  # 'train' (a log window) or 'epoch'
+    step: int  # the step that ended it
+    metrics: Any  # clu metrics.Collection in the steps' layout
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedMetrics:
+    """Computed metrics of a log window or epoch, ready to write."""
+
+    kind: str
+    step: int
+    values: dict[str, Any]
+
+
 class WorkdirBusyError(RuntimeError):
     """Another live process holds the workdir."""
 
@@ -146,12 +164,11 @@ class _Run:
             self.tta_step = self.parallel.compile_eval_step(
                 make_eval_step(tta_task, exp.model.apply, axis_name=axis, use_ema=ema is not None)
             )
-        self.reset_window = self.parallel.compile_state_fn(
-            lambda s: s.replace(train_metrics=s.train_metrics.empty())
-        )
-        self.reset_epoch = self.parallel.compile_state_fn(
-            lambda s: s.replace(epoch_metrics=s.epoch_metrics.empty())
-        )
+        # Fresh empty accumulators replace the ones a log window or epoch filled: one small
+        # dispatch, and the filled ones stay alive (not donated) until fetched.
+        self.empty_window = self.parallel.compile_constant(train_c.empty)
+        self.empty_epoch = self.parallel.compile_constant(epoch_c.empty)
+        self.pending: list[PendingMetrics] = []
         self.checkpointer = Checkpointer(
             os.path.join(workdir, "checkpoints"),
             keep=config.keep_checkpoints,
@@ -237,23 +254,44 @@ class _Run:
 
     def train_one_step(
         self, state: TrainState, local_batch: dict[str, Any], step: int, total: int
-    ) -> tuple[TrainState, dict[str, dict[str, float]]]:
-        """One step from `step` to `step + 1` and its host bookkeeping: at the end of a log
-        window (or the last step) the window's train metrics, at the end of an epoch the
-        epoch's; both checked for non-finite values and reset. Returns what to log."""
+    ) -> tuple[TrainState, list[LoggedMetrics]]:
+        """One step from `step` to `step + 1` and its host bookkeeping; returns the new state
+        and the metrics that are ready to log.
+
+        At the end of a log window (or the last step) the window's train metrics, at the end
+        of an epoch the epoch's, are set aside and replaced by empty accumulators (off the
+        grid, at the last step, the window goes on). What is set aside is fetched after the
+        *next* step is dispatched, so the host never waits for the device to drain: the
+        metrics of step s are returned by the call for step s + 1 (or by `flush`). A
+        non-finite value among them makes `check_finite` look at the state, which raises
+        for a non-finite loss naming its step.
+        """
+        ready, self.pending = self.pending, []
         state = self.train_step(state, self.parallel.place_batch(local_batch))
         step += 1
-        logged: dict[str, dict[str, float]] = {}
         if self.on_log_grid(step) or step == total:
-            logged["train"] = self.host(state.train_metrics).compute()
-            self.check_finite(state)
-            if self.on_log_grid(step):  # off the grid (the last step) the window goes on
-                state = self.reset_window(state)
+            self.pending.append(PendingMetrics("train", step, state.train_metrics))
+            if self.on_log_grid(step):
+                state = state.replace(train_metrics=self.empty_window())
         if step % self.exp.steps_per_epoch == 0:
-            logged["epoch"] = self.host(state.epoch_metrics).compute()
+            self.pending.append(PendingMetrics("epoch", step, state.epoch_metrics))
+            state = state.replace(epoch_metrics=self.empty_epoch())
+        return state, self._fetch(ready, state)
+
+    def flush(self, state: TrainState) -> list[LoggedMetrics]:
+        """Fetches the metrics still set aside (before an evaluation, a save, the end)."""
+        ready, self.pending = self.pending, []
+        return self._fetch(ready, state)
+
+    def _fetch(self, pending: list[PendingMetrics], state: TrainState) -> list[LoggedMetrics]:
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0: nothing accumulated
+            logged = [
+                LoggedMetrics(p.kind, p.step, self.host(p.metrics).compute()) for p in pending
+            ]
+        values = [np.asarray(v) for item in logged for v in item.values.values()]
+        if not all(np.all(np.isfinite(v)) for v in values):  # 0/0 of an empty metric too
             self.check_finite(state)
-            state = self.reset_epoch(state)
-        return state, logged
+        return logged
 
     def evaluate(self, state: TrainState, tta: bool = False) -> dict[str, float]:
         """Exact metrics over the whole eval split (with the TTA views when `tta`)."""
@@ -347,20 +385,11 @@ def _train(run: _Run) -> dict[str, float]:
             step += 1
             report(step)
             evaluated = None
-            if "train" in logged:
-                writer.write_scalars(step, _scalars("train", logged["train"]))
-                progress(
-                    step,
-                    {
-                        "loss": float(logged["train"]["loss"]),
-                        "lr": float(logged["train"]["learning_rate"]),
-                    },
-                )
-            if "epoch" in logged:
-                writer.write_scalars(
-                    step, {"epoch": step // spe, **_scalars("epoch", logged["epoch"])}
-                )
+            for item in logged:
+                _write_logged(writer, progress, item, spe)
             if run.on_eval_grid(step) or step == total:
+                for item in run.flush(state):  # evaluation waits for the device anyway
+                    _write_logged(writer, progress, item, spe)
                 eval_metrics = evaluated = run.evaluate(state)
                 writer.write_scalars(step, _scalars("eval", evaluated))
                 print(
@@ -392,6 +421,8 @@ def _train(run: _Run) -> dict[str, float]:
                 or stop["signal"]
                 or early.stopped_at == step
             ) and step != last_saved:
+                for item in run.flush(state):  # logged before the checkpoint that covers them
+                    _write_logged(writer, progress, item, spe)
                 run.save(state, step, evaluated, early)
                 last_saved = step
             if early.stopped_at == step:
@@ -408,6 +439,23 @@ def _train(run: _Run) -> dict[str, float]:
     if run.is_main:
         reporting.plot_curves(workdir)
     return eval_metrics
+
+
+def _write_logged(
+    writer: Any, progress: reporting.ProgressLine, item: LoggedMetrics, steps_per_epoch: int
+) -> None:
+    """Writes a train window's or an epoch's metrics at the step that ended it."""
+    if item.kind == "train":
+        writer.write_scalars(item.step, _scalars("train", item.values))
+        progress(
+            item.step,
+            {"loss": float(item.values["loss"]), "lr": float(item.values["learning_rate"])},
+        )
+    else:
+        writer.write_scalars(
+            item.step,
+            {"epoch": item.step // steps_per_epoch, **_scalars("epoch", item.values)},
+        )
 
 
 def _on_grids(row: dict[str, Any], step: int, run: _Run) -> bool:

@@ -118,11 +118,15 @@ class Parallel:
             )
         return jax.pmap(step, axis_name=DATA_AXIS)
 
-    def compile_state_fn(self, fn: Callable[[PyTree], PyTree]) -> Callable[[PyTree], PyTree]:
-        """Compiles a small state -> state function (e.g. resetting metric accumulators)."""
+    def compile_constant(self, fn: Callable[[], PyTree]) -> Callable[[], PyTree]:
+        """Compiles `fn() -> tree` (e.g. an empty metric collection) into a function that
+        returns a fresh copy in the steps' layout with one dispatch (fresh, so a step may
+        donate it)."""
         if self.mode == "jit":
-            return jax.jit(fn, in_shardings=self.replicated, out_shardings=self.replicated)
-        return jax.pmap(fn, axis_name=DATA_AXIS)
+            return jax.jit(fn, out_shardings=self.replicated)
+        per_device = jax.pmap(lambda _: fn(), axis_name=DATA_AXIS)
+        dummy = np.zeros((jax.local_device_count(),), np.int32)
+        return lambda: per_device(dummy)
 
     def replicate(self, tree: PyTree) -> PyTree:
         """Host values -> the layout of the compiled steps (e.g. an empty metric collection)."""

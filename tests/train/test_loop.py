@@ -184,3 +184,28 @@ def test_keeps_latest_and_best_checkpoints(tiny_config, tmp_path):
     ckpt.close()
     assert 30 in kept and len(kept) == 2  # the latest, and the best by the metric
     assert set(kept) - {30} <= worst and min(kept) < 30
+
+
+def test_window_metrics_are_fetched_one_step_late(tiny_config, tmp_path):
+    """The metrics of the step that ends a log window come back from the next call (the host
+    does not wait for the device), with the step that ended it; `flush` returns the rest."""
+    from jaxlab import data
+    from jaxlab.train.loop import _Run
+    from jaxlab.train.setup import build_experiment
+
+    tiny_config.log_every_steps = 2
+    exp = build_experiment(tiny_config)
+    run = _Run(exp, str(tmp_path / "run"))
+    state, _ = run.initial_state()
+    batches = data.create_train_iterator(tiny_config, exp.info)
+    returned = []
+    for step in range(5):
+        state, logged = run.train_one_step(state, next(batches), step, 5)
+        returned.append([(item.kind, item.step) for item in logged])
+    assert returned == [[], [], [("train", 2)], [], [("train", 4)]]
+    assert [(item.kind, item.step) for item in run.flush(state)] == [("train", 5)]
+    assert run.flush(state) == []
+    # Step 5 is off the grid: its window holds steps 5 alone, the one of step 4 was emptied.
+    counts = run.host(state.train_metrics).loss.count
+    assert int(counts) == tiny_config.batch_size
+    run.checkpointer.close()
