@@ -9,12 +9,10 @@ from collections.abc import Callable
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from jaxlab.nn.activations import get_activation
+from jaxlab.models.base import ConvClassifier
+from jaxlab.nn.blocks import conv_norm_act
 from jaxlab.nn.conv import adaptive_avg_pool, check_input_size
-from jaxlab.nn.initializers import get_initializer
-from jaxlab.nn.norms import get_norm
 
 # (features, kernel, stride, padding, max-pool after)
 _FEATURES = (
@@ -27,46 +25,34 @@ _FEATURES = (
 MIN_INPUT_SIZE = 63  # the smallest side whose three 3x3/2 max pools still fit
 
 
-class AlexNet(nn.Module):
+class AlexNet(ConvClassifier):
     """AlexNet; any input of at least 63x63 (adaptive pooling before the classifier).
 
     `norm` (default "none", as the original) goes after each conv, which then drops its bias.
     """
 
-    num_classes: int = 1000
     dropout: float = 0.5
     norm: str | Callable[..., nn.Module] = "none"
-    activation: str | Callable[[jax.Array], jax.Array] = "relu"
-    kernel_init: str | Callable[..., jax.Array] | None = None
-    bn_momentum: float = 0.9
-    dtype: jnp.dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         check_input_size(x, MIN_INPUT_SIZE, "alexnet")
-        norm = get_norm(
-            self.norm,
-            train=train,
-            axis_name=self.bn_axis_name,
-            dtype=self.dtype,
-            momentum=self.bn_momentum,
-        )
-        act = get_activation(self.activation)
-        init = get_initializer(self.kernel_init)
+        norm, act, init = self.norm_act_init(train)
         x = x.astype(self.dtype)
         for i, (f, k, s, p, pool) in enumerate(_FEATURES):
-            x = nn.Conv(
+            x = conv_norm_act(
+                x,
                 f,
-                (k, k),
+                k,
                 strides=s,
-                padding=[(p, p)] * 2,
-                use_bias=self.norm == "none",
+                padding=p,
+                norm=norm,
+                act=act,
                 kernel_init=init,
                 dtype=self.dtype,
-                name=f"conv{i + 1}",
-            )(x)
-            x = act(norm(name=f"norm{i + 1}")(x))
+                conv_name=f"conv{i + 1}",
+                norm_name=f"norm{i + 1}",
+            )
             if pool:
                 x = nn.max_pool(x, (3, 3), strides=(2, 2))
         x = adaptive_avg_pool(x, 6).reshape(x.shape[0], -1)

@@ -28,16 +28,17 @@ Differences from other published variants:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxlab.nn.activations import get_activation
-from jaxlab.nn.conv import GlobalAvgPoolHead, adaptive_avg_pool, check_input_size
-from jaxlab.nn.initializers import get_initializer
-from jaxlab.nn.norms import get_norm, local_response_norm
+from jaxlab.models.base import ConvClassifier
+from jaxlab.nn.blocks import ConvNormAct
+from jaxlab.nn.conv import adaptive_avg_pool, check_input_size
+from jaxlab.nn.norms import local_response_norm
 
 # name -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), Table 1 of the paper.
 INCEPTION: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -52,35 +53,6 @@ INCEPTION: dict[str, tuple[int, int, int, int, int, int]] = {
     "5b": (384, 192, 384, 48, 128, 128),
 }
 AUX_LOSS_WEIGHT = 0.3
-
-
-class _ConvAct(nn.Module):
-    """conv (same padding; bias only without a norm) - norm - activation."""
-
-    features: int
-    kernel: int
-    strides: int = 1
-    norm: Callable[..., nn.Module] | None = None
-    act: Callable[[jax.Array], jax.Array] = nn.relu
-    kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        p = self.kernel // 2
-        x = nn.Conv(
-            self.features,
-            (self.kernel, self.kernel),
-            strides=self.strides,
-            padding=[(p, p)] * 2,
-            use_bias=self.norm is None,
-            kernel_init=self.kernel_init,
-            dtype=self.dtype,
-            name="conv",
-        )(x)
-        if self.norm is not None:
-            x = self.norm(name="norm")(x)
-        return self.act(x)
 
 
 class Inception(nn.Module):
@@ -120,47 +92,26 @@ class AuxClassifier(nn.Module):
         return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(ConvClassifier):
     """GoogLeNet per the paper (see the module docstring for the aux-logits contract and the
     differences from torchvision's variant)."""
 
-    num_classes: int = 1000
+    dropout: float = 0.4
+    norm: str | Callable[..., nn.Module] = "none"
     aux_logits: bool = True
     aux_loss_weight: float = AUX_LOSS_WEIGHT  # read by the loop; the model does not use it
-    dropout: float = 0.4
     lrn: bool = True
-    norm: str | Callable[..., nn.Module] = "none"
-    activation: str | Callable[[jax.Array], jax.Array] = "relu"
-    kernel_init: str | Callable[..., jax.Array] | None = None
-    bn_momentum: float = 0.9
-    dtype: jnp.dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         check_input_size(x, 32, "googlenet")
-        norm = None
-        if self.norm != "none":
-            norm = get_norm(
-                self.norm,
-                train=train,
-                axis_name=self.bn_axis_name,
-                dtype=self.dtype,
-                momentum=self.bn_momentum,
-            )
-        act = get_activation(self.activation)
+        norm, act, init = self.norm_act_init(train, default_init="xavier_uniform")
 
-        def conv(features: int, kernel: int, strides: int = 1, name: str | None = None):
-            return _ConvAct(
-                features,
-                kernel,
-                strides,
-                norm,
-                act,
-                get_initializer(self.kernel_init, default="xavier_uniform"),
-                self.dtype,
-                name=name,
-            )
+        # conv(features, kernel, strides, name=...): conv (same padding; bias only without
+        # a norm) - norm - activation
+        conv = functools.partial(
+            ConvNormAct, norm=norm, act=act, kernel_init=init, dtype=self.dtype
+        )
 
         def pool(y: jax.Array) -> jax.Array:
             return nn.max_pool(y, (3, 3), strides=(2, 2), padding="SAME")
@@ -186,6 +137,4 @@ class GoogLeNet(nn.Module):
         if train and aux and not self.is_initializing():
             for a in aux:
                 self.sow("intermediates", "aux_logits", a)
-        return GlobalAvgPoolHead(
-            self.num_classes, dropout=self.dropout, dtype=self.dtype, name="head"
-        )(x, train=train)
+        return self.gap_head(x, train=train, dropout=self.dropout)

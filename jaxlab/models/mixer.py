@@ -13,9 +13,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxlab.models.vit import MlpBlock
+from jaxlab.nn.blocks import MlpBlock, patch_embedding, pre_norm_residual
 from jaxlab.nn.conv import check_input_size
-from jaxlab.nn.regularizers import StochasticDepth, stochastic_depth_rates
+from jaxlab.nn.regularizers import stochastic_depth_rates
 
 
 class MixerBlock(nn.Module):
@@ -28,13 +28,17 @@ class MixerBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln1")(x)
-        y = jnp.swapaxes(y, 1, 2)
-        y = MlpBlock(self.tokens_mlp_dim, dtype=self.dtype, name="token_mixing")(y, train=train)
-        x = x + StochasticDepth(self.drop_path)(jnp.swapaxes(y, 1, 2), deterministic=not train)
-        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln2")(x)
-        y = MlpBlock(self.channels_mlp_dim, dtype=self.dtype, name="channel_mixing")(y, train=train)
-        return x + StochasticDepth(self.drop_path)(y, deterministic=not train)
+        def token_mixing(y: jax.Array) -> jax.Array:
+            mlp = MlpBlock(self.tokens_mlp_dim, dtype=self.dtype, name="token_mixing")
+            return jnp.swapaxes(mlp(jnp.swapaxes(y, 1, 2), train=train), 1, 2)
+
+        def channel_mixing(y: jax.Array) -> jax.Array:
+            mlp = MlpBlock(self.channels_mlp_dim, dtype=self.dtype, name="channel_mixing")
+            return mlp(y, train=train)
+
+        kw = dict(drop_path=self.drop_path, train=train, dtype=self.dtype)
+        x = pre_norm_residual(x, token_mixing, norm_name="ln1", **kw)
+        return pre_norm_residual(x, channel_mixing, norm_name="ln2", **kw)
 
 
 class MlpMixer(nn.Module):
@@ -53,16 +57,7 @@ class MlpMixer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         check_input_size(x, self.patch_size, f"mlp_mixer (patch_size {self.patch_size})")
-        p = self.patch_size
-        x = nn.Conv(
-            self.hidden_size,
-            (p, p),
-            strides=(p, p),
-            padding="VALID",
-            dtype=self.dtype,
-            name="patch_embed",
-        )(x.astype(self.dtype))
-        x = x.reshape(x.shape[0], -1, self.hidden_size)
+        x = patch_embedding(x, self.hidden_size, self.patch_size, dtype=self.dtype)
         for i, rate in enumerate(stochastic_depth_rates(self.depth, self.stochastic_depth)):
             x = MixerBlock(
                 self.tokens_mlp_dim, self.channels_mlp_dim, rate, self.dtype, name=f"block{i + 1}"

@@ -12,13 +12,11 @@ from collections.abc import Callable
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from jaxlab.config import check_choice
-from jaxlab.nn.activations import get_activation
-from jaxlab.nn.conv import GlobalAvgPoolHead, check_input_size
-from jaxlab.nn.initializers import get_initializer
-from jaxlab.nn.norms import get_norm
+from jaxlab.models.base import ConvClassifier
+from jaxlab.nn.blocks import ConvNormAct
+from jaxlab.nn.conv import check_input_size
 
 STEMS = ("imagenet", "cifar")
 # MobileNet v1: (output channels, stride) of each depthwise-separable block.
@@ -52,59 +50,29 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
-class _ConvNormAct(nn.Module):
-    """conv (no bias, symmetric padding) - norm - optional activation."""
+class _MobileNetBase(ConvClassifier):
+    """The fields and the conv - norm - act unit of both versions."""
 
-    features: int
-    kernel: int
-    strides: int
-    groups: int
-    norm: Callable[..., nn.Module]
-    act: Callable[[jax.Array], jax.Array] | None
-    kernel_init: Callable[..., jax.Array]
-    dtype: jnp.dtype = jnp.float32
+    stem: str = "imagenet"
+    width_multiplier: float = 1.0
 
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        p = self.kernel // 2
-        x = nn.Conv(
-            self.features,
-            (self.kernel, self.kernel),
-            strides=self.strides,
-            padding=[(p, p)] * 2,
-            feature_group_count=self.groups,
-            use_bias=False,
-            kernel_init=self.kernel_init,
-            dtype=self.dtype,
-            name="conv",
-        )(x)
-        x = self.norm(name="norm")(x)
-        return self.act(x) if self.act is not None else x
-
-
-class _MobileNetBase(nn.Module):
-    def _setup(self, x: jax.Array, train: bool, model: str):
+    def _setup(self, x: jax.Array, train: bool, model: str) -> Callable[..., nn.Module]:
         check_choice(f"{model} stem", self.stem, STEMS)
         check_input_size(x, 32 if self.stem == "imagenet" else 8, f"{model} ({self.stem} stem)")
-        norm = get_norm(
-            self.norm,
-            train=train,
-            axis_name=self.bn_axis_name,
-            dtype=self.dtype,
-            momentum=self.bn_momentum,
-        )
-        init = get_initializer(self.kernel_init, default="kaiming_normal_fan_out")
+        norm, act, init = self.norm_act_init(train, default_init="kaiming_normal_fan_out")
 
-        def block(features: int, kernel: int, strides: int, groups: int, act: bool, name: str):
-            return _ConvNormAct(
+        def block(features: int, kernel: int, strides: int, groups: int, act_: bool, name: str):
+            """conv (no bias, symmetric padding) - norm - activation if `act_`."""
+            return ConvNormAct(
                 features,
                 kernel,
                 strides,
                 groups,
-                norm,
-                get_activation(self.activation) if act else None,
-                init,
-                self.dtype,
+                norm=norm,
+                act=act if act_ else None,
+                use_bias=False,
+                kernel_init=init,
+                dtype=self.dtype,
                 name=name,
             )
 
@@ -114,17 +82,6 @@ class _MobileNetBase(nn.Module):
 class MobileNetV1(_MobileNetBase):
     """MobileNet v1: a 3x3/2 conv then 13 depthwise-separable blocks (3x3 depthwise - norm -
     act - 1x1 pointwise - norm - act); `width_multiplier` (alpha) scales every width."""
-
-    num_classes: int = 1000
-    width_multiplier: float = 1.0
-    stem: str = "imagenet"
-    dropout: float = 0.0
-    norm: str | Callable[..., nn.Module] = "batch"
-    activation: str | Callable[[jax.Array], jax.Array] = "relu"
-    kernel_init: str | Callable[..., jax.Array] | None = None
-    bn_momentum: float = 0.9
-    dtype: jnp.dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -140,9 +97,7 @@ class MobileNetV1(_MobileNetBase):
             x = block(c, 3, s, c, True, f"block{i + 1}_depthwise")(x)
             c = int(f * self.width_multiplier)
             x = block(c, 1, 1, 1, True, f"block{i + 1}_pointwise")(x)
-        return GlobalAvgPoolHead(
-            self.num_classes, dropout=self.dropout, dtype=self.dtype, name="head"
-        )(x, train=train)
+        return self.gap_head(x, train=train, dropout=self.dropout)
 
 
 class MobileNetV2(_MobileNetBase):
@@ -150,16 +105,8 @@ class MobileNetV2(_MobileNetBase):
     depthwise - 1x1 linear projection; residual when the shape is kept), a 1x1 conv to 1280,
     dropout 0.2 and the classifier. ReLU6 activations as in the paper."""
 
-    num_classes: int = 1000
-    width_multiplier: float = 1.0
-    stem: str = "imagenet"
     dropout: float = 0.2
-    norm: str | Callable[..., nn.Module] = "batch"
     activation: str | Callable[[jax.Array], jax.Array] = "relu6"
-    kernel_init: str | Callable[..., jax.Array] | None = None
-    bn_momentum: float = 0.9
-    dtype: jnp.dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -184,10 +131,6 @@ class MobileNetV2(_MobileNetBase):
                 x = x + y if strides == 1 and c == out else y
                 c = out
         x = block(make_divisible(1280 * max(1.0, self.width_multiplier)), 1, 1, 1, True, "last")(x)
-        return GlobalAvgPoolHead(
-            self.num_classes,
-            dropout=self.dropout,
-            dtype=self.dtype,
-            kernel_init=nn.initializers.normal(0.01),
-            name="head",
-        )(x, train=train)
+        return self.gap_head(
+            x, train=train, dropout=self.dropout, kernel_init=nn.initializers.normal(0.01)
+        )

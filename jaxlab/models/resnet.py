@@ -31,16 +31,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxlab.config import ConfigError, check_choice
-from jaxlab.nn.activations import get_activation
-from jaxlab.nn.conv import GlobalAvgPoolHead, check_input_size
-from jaxlab.nn.initializers import (
-    FixupBias,
-    FixupScale,
-    fixup_kernel_init,
-    get_initializer,
-    kaiming,
-)
-from jaxlab.nn.norms import get_norm
+from jaxlab.models.base import ConvClassifier, check_depth
+from jaxlab.nn.conv import check_input_size, conv
+from jaxlab.nn.initializers import FixupBias, FixupScale, fixup_kernel_init, kaiming
 from jaxlab.nn.regularizers import StochasticDepth, stochastic_depth_rates
 
 IMAGENET_DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -123,12 +116,12 @@ class ResidualBlock(nn.Module):
             if i > 0 and self.dropout > 0:
                 y = nn.Dropout(self.dropout, deterministic=not train)(y)
             init = nn.initializers.zeros if fixup and last else branch_init
-            y = nn.Conv(
+            y = conv(
                 f,
-                (k, k),
+                k,
                 strides=s,
-                padding=[(k // 2, k // 2)] * 2,
-                feature_group_count=g,
+                padding=k // 2,
+                groups=g,
                 use_bias=False,
                 kernel_init=init,
                 dtype=self.dtype,
@@ -148,9 +141,9 @@ class ResidualBlock(nn.Module):
             if self.shortcut == "zero_pad":
                 residual = zero_pad_shortcut(shortcut_in, out_features, self.strides)
             else:
-                residual = nn.Conv(
+                residual = conv(
                     out_features,
-                    (1, 1),
+                    1,
                     strides=self.strides,
                     use_bias=False,
                     kernel_init=self.kernel_init,
@@ -167,7 +160,7 @@ class ResidualBlock(nn.Module):
         return y if self.preact else self.act(y)
 
 
-class ResNet(nn.Module):
+class ResNet(ConvClassifier):
     """A residual network (see the module docstring for the variants and depth rules).
 
     Fields: `width` is the stem and first-stage width (None: 64 imagenet, 16 cifar/wide),
@@ -178,7 +171,6 @@ class ResNet(nn.Module):
     """
 
     depth: int = 50
-    num_classes: int = 1000
     variant: str = "imagenet"
     block: str | None = None
     shortcut: str | None = None
@@ -187,14 +179,7 @@ class ResNet(nn.Module):
     widen_factor: int = 1
     groups: int = 1
     width_per_group: int = 64
-    dropout: float = 0.0
     stochastic_depth: float = 0.0
-    norm: str | Callable[..., nn.Module] = "batch"
-    activation: str | Callable[[jax.Array], jax.Array] = "relu"
-    kernel_init: str | Callable[..., jax.Array] | None = None
-    bn_momentum: float = 0.9
-    dtype: jnp.dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     def __post_init__(self) -> None:
         self.plan()  # fail at construction (get_model) on a bad depth, variant, block, shortcut
@@ -219,11 +204,7 @@ class ResNet(nn.Module):
             )
         d = self.depth
         if self.variant == "imagenet":
-            if d not in IMAGENET_DEPTHS:
-                raise ConfigError(
-                    f"resnet depth {d} has no preset; valid depths: "
-                    f"{', '.join(map(str, IMAGENET_DEPTHS))}"
-                )
+            check_depth("resnet", d, IMAGENET_DEPTHS)
             block, stages = IMAGENET_DEPTHS[d]
             return (self.block or block) == "bottleneck", stages, shortcut
         if self.variant == "wide":
@@ -253,28 +234,20 @@ class ResNet(nn.Module):
         check_input_size(x, 32 if imagenet else 4, f"resnet ({self.variant}, depth {self.depth})")
         fixup = self.kernel_init == "fixup"
         preact = self.preact or self.variant == "wide"
-        norm = get_norm(
-            self.norm,
-            train=train,
-            axis_name=self.bn_axis_name,
-            dtype=self.dtype,
-            momentum=self.bn_momentum,
-        )
-        act = get_activation(self.activation)
-        init = (
-            kaiming("fan_in")
-            if fixup
-            else get_initializer(self.kernel_init, default="kaiming_normal_fan_out")
+        norm, act, init = self.norm_act_init(
+            train,
+            default_init="kaiming_normal_fan_out",
+            kernel_init=kaiming("fan_in") if fixup else None,
         )
         base = self.width or (64 if imagenet else 16)
 
         x = x.astype(self.dtype)
         k, s = (7, 2) if imagenet else (3, 1)
-        x = nn.Conv(
+        x = conv(
             base,
-            (k, k),
+            k,
             strides=s,
-            padding=[(k // 2, k // 2)] * 2,
+            padding=k // 2,
             use_bias=False,
             kernel_init=init,
             dtype=self.dtype,
@@ -314,6 +287,4 @@ class ResNet(nn.Module):
         if fixup:
             x = FixupBias(name="head_bias")(x)
         head_init = nn.initializers.zeros if fixup else nn.initializers.lecun_normal()
-        return GlobalAvgPoolHead(
-            self.num_classes, kernel_init=head_init, dtype=self.dtype, name="head"
-        )(x, train=train)
+        return self.gap_head(x, train=train, kernel_init=head_init)

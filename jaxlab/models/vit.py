@@ -16,26 +16,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxlab.config import check_choice
+from jaxlab.nn.blocks import MlpBlock, patch_embedding, pre_norm_residual
 from jaxlab.nn.conv import check_input_size
-from jaxlab.nn.regularizers import StochasticDepth, stochastic_depth_rates
+from jaxlab.nn.regularizers import stochastic_depth_rates
 
 CLASSIFIERS = ("token", "gap")
-
-
-class MlpBlock(nn.Module):
-    """Dense(mlp_dim) - GELU (exact) - dropout - Dense(back to the input width) - dropout."""
-
-    mlp_dim: int
-    dropout: float = 0.0
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        y = nn.Dense(self.mlp_dim, dtype=self.dtype, name="fc1")(x)
-        y = nn.gelu(y, approximate=False)
-        y = nn.Dropout(self.dropout, deterministic=not train)(y)
-        y = nn.Dense(x.shape[-1], dtype=self.dtype, name="fc2")(y)
-        return nn.Dropout(self.dropout, deterministic=not train)(y)
 
 
 class EncoderBlock(nn.Module):
@@ -51,19 +36,22 @@ class EncoderBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln1")(x)
-        y = nn.MultiHeadDotProductAttention(
-            self.num_heads,
-            dropout_rate=self.attention_dropout,
-            deterministic=not train,
-            dtype=self.dtype,
-            name="attention",
-        )(y, y)
-        y = nn.Dropout(self.dropout, deterministic=not train)(y)
-        x = x + StochasticDepth(self.drop_path)(y, deterministic=not train)
-        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="ln2")(x)
-        y = MlpBlock(self.mlp_dim, self.dropout, self.dtype, name="mlp")(y, train=train)
-        return x + StochasticDepth(self.drop_path)(y, deterministic=not train)
+        def attention(y: jax.Array) -> jax.Array:
+            y = nn.MultiHeadDotProductAttention(
+                self.num_heads,
+                dropout_rate=self.attention_dropout,
+                deterministic=not train,
+                dtype=self.dtype,
+                name="attention",
+            )(y, y)
+            return nn.Dropout(self.dropout, deterministic=not train)(y)
+
+        def mlp(y: jax.Array) -> jax.Array:
+            return MlpBlock(self.mlp_dim, self.dropout, self.dtype, name="mlp")(y, train=train)
+
+        kw = dict(drop_path=self.drop_path, train=train, dtype=self.dtype)
+        x = pre_norm_residual(x, attention, norm_name="ln1", **kw)
+        return pre_norm_residual(x, mlp, norm_name="ln2", **kw)
 
 
 class ViT(nn.Module):
@@ -87,16 +75,7 @@ class ViT(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         check_choice("vit classifier", self.classifier, CLASSIFIERS)
         check_input_size(x, self.patch_size, f"vit (patch_size {self.patch_size})")
-        p = self.patch_size
-        x = nn.Conv(
-            self.hidden_size,
-            (p, p),
-            strides=(p, p),
-            padding="VALID",
-            dtype=self.dtype,
-            name="patch_embed",
-        )(x.astype(self.dtype))
-        x = x.reshape(x.shape[0], -1, self.hidden_size)
+        x = patch_embedding(x, self.hidden_size, self.patch_size, dtype=self.dtype)
         if self.classifier == "token":
             cls = self.param("cls_token", nn.initializers.zeros, (1, 1, self.hidden_size))
             x = jnp.concatenate(

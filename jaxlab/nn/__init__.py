@@ -1,8 +1,17 @@
 """Building blocks shared by the models: activations, norms, initializers (incl. LSUV and
-Fixup), stochastic regularizers and convolution/pooling helpers. Each is chosen by name
-(with a ConfigError listing the valid names) or passed as a callable."""
+Fixup), stochastic regularizers, convolution/pooling helpers, and the layer sequences that
+several models repeat (conv - norm - act, the transformer MLP and pre-norm residual, patch
+embedding). Activations, norms and initializers are chosen by name (with a ConfigError
+listing the valid names) or passed as a callable."""
 
 from jaxlab.nn.activations import ACTIVATIONS, Maxout, get_activation, list_activations, maxout
+from jaxlab.nn.blocks import (
+    ConvNormAct,
+    MlpBlock,
+    conv_norm_act,
+    patch_embedding,
+    pre_norm_residual,
+)
 from jaxlab.nn.conv import (
     PADDING_MODES,
     GlobalAvgPoolHead,
@@ -38,6 +47,7 @@ __all__ = [
     "INITIALIZERS",
     "NORMS",
     "PADDING_MODES",
+    "ConvNormAct",
     "DropConnectDense",
     "FixupBias",
     "FixupScale",
@@ -45,11 +55,13 @@ __all__ = [
     "GroupNorm",
     "Identity",
     "Maxout",
+    "MlpBlock",
     "SeparableConv",
     "StochasticDepth",
     "adaptive_avg_pool",
     "check_input_size",
     "conv",
+    "conv_norm_act",
     "conv_output_size",
     "conv_padding",
     "drop_connect",
@@ -65,5 +77,7 @@ __all__ = [
     "local_response_norm",
     "lsuv_init",
     "maxout",
+    "patch_embedding",
+    "pre_norm_residual",
     "stochastic_depth_rates",
 ]
