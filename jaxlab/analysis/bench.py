@@ -3,24 +3,27 @@
 Both sides train the same model (`config.model`) with the same optax optimizer (the
 experiment's `tx`), from the same initial parameters, on the same batches, in one process:
 
-- **loop**: `jaxlab.train.loop._Run` (the real compiled train step, metric resets and batch
-  placement of `train_and_evaluate`) driven the way `_train` drives it: a host loop over
-  steps that places each batch with `Parallel.place_batch`, calls `report(step)` every step
-  and, on the log and epoch grids, swaps in empty metric accumulators and fetches, computes
-  and checks the filled ones one step later. Left out: evaluation, checkpoints, metric
-  writers and the progress line (I/O, not the per-step cost we compare).
+- **loop**: `jaxlab.train.loop._Run` (the real compiled train step, metric accumulators and
+  batch feeding of `train_and_evaluate`) driven the way `_train` drives it: a host loop over
+  steps that hands each batch to the step with `Parallel.step_input`, calls `report(step)`
+  every step and, on the log and epoch grids, swaps in empty metric accumulators and
+  fetches, computes and checks the filled ones one step later. Left out: evaluation,
+  checkpoints, metric writers and the progress line (I/O, not the per-step cost we compare).
 - **minimal**: params, batch statistics and optimizer state as plain pytrees, one
   `jax.jit(step, donate_argnums=(0, 1, 2))` doing `value_and_grad` of the mean softmax cross
   entropy through `model.apply(..., mutable=['batch_stats'])` and `tx.update`; no metrics,
-  no host work besides `jax.device_put(batch)`.
+  no host work besides handing it the batch.
 
 Feeding (what is fair): both sides get the *same host numpy batches* from
 `jaxlab.data.create_train_iterator` (same config and start step, so the same stream) and
-place them inside the timed step, the loop with `Parallel.place_batch` and the minimal step
-with `jax.device_put`. With `feed='host'` (default) the batches of one epoch are drawn once,
-before timing, and both sides cycle through them: the ratio then measures what the loop adds
-(its metrics, rng folding, placement and host bookkeeping) and not the input pipeline, which
-on a small CPU can cost more than a small model's step and would cap both sides alike. With
+transfer them inside the timed step, the same way: on one device the numpy arrays go
+straight into the jitted step (jit's C++ dispatch places them; an explicit `jax.device_put`
+first costs each side about 0.2 ms more host time on a 2-core CPU); on several devices the
+loop uses `Parallel.step_input` and the minimal step `jax.device_put` with the batch
+sharding. With `feed='host'` (default) the batches of one epoch are drawn once, before
+timing, and both sides cycle through them: the ratio then measures what the loop adds (its
+metrics, rng folding and host bookkeeping) and not the input pipeline, which on a small CPU
+can cost more than a small model's step and would cap both sides alike. With
 `feed='pipeline'` each side pulls from its own live iterator, as `_train` does, so both also
 pay tf.data (its threads compete with XLA for the same cores).
 
@@ -179,9 +182,9 @@ def make_minimal_step(
 class MinimalDriver:
     """The minimal step and the pytrees it carries from step to step.
 
-    On one device batches go to the default device with a plain `jax.device_put`; on
-    several, jit's automatic partitioning gets the loop's layout (batch split over a 'data'
-    mesh axis, state replicated), so both sides use the same devices.
+    On one device the numpy batches go straight into the jitted step; on several, jit's
+    automatic partitioning gets the loop's layout (batch split over a 'data' mesh axis,
+    state replicated), so both sides use the same devices.
     """
 
     def __init__(self, exp: Experiment, batches: Iterator[Batch]) -> None:
@@ -200,7 +203,9 @@ class MinimalDriver:
         params, model_state, opt_state = self.carry
         loss = self.loss
         for _ in range(n):
-            batch = jax.device_put(next(self.batches), self.batch_sharding)
+            batch = next(self.batches)
+            if self.batch_sharding is not None:
+                batch = jax.device_put(batch, self.batch_sharding)
             params, model_state, opt_state, loss = self.step_fn(
                 params, model_state, opt_state, batch["image"], batch["label"]
             )

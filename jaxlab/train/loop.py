@@ -109,6 +109,11 @@ def _stop_signals() -> Iterator[dict[str, Any]]:
             signal.signal(s, h)
 
 
+def _is_ready(tree: Any) -> bool:
+    """Whether every array of `tree` has been computed (never blocks)."""
+    return all(x.is_ready() for x in jax.tree.leaves(tree))
+
+
 def _scalars(prefix: str, values: dict[str, Any]) -> dict[str, float]:
     """Prefixed floats; metrics with nothing accumulated (0/0: NaN) are left out."""
     out = {f"{prefix}/{k}": float(np.asarray(v)) for k, v in values.items()}
@@ -124,7 +129,7 @@ class _Run:
         self.parallel = Parallel.create(config.parallel.mode)
         self.is_main = jax.process_index() == 0
         train_c, epoch_c, self.eval_collection = make_collections(
-            exp.task.train_metric_names, exp.task.eval_metric_names
+            exp.task.train_metric_names, exp.task.eval_metric_names, config.log_norms
         )
         ema = optim.ema_decay(config)
         self.init_fn = make_init_fn(
@@ -146,7 +151,7 @@ class _Run:
                 axis_name=axis,
                 needs_hvp=optim.needs_hvp(config),
                 ema_decay=ema,
-                norms_every=config.log_every_steps,
+                norms_every=config.log_every_steps if config.log_norms else None,
             )
         )
         # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
@@ -260,14 +265,17 @@ class _Run:
 
         At the end of a log window (or the last step) the window's train metrics, at the end
         of an epoch the epoch's, are set aside and replaced by empty accumulators (off the
-        grid, at the last step, the window goes on). What is set aside is fetched after the
-        *next* step is dispatched, so the host never waits for the device to drain: the
-        metrics of step s are returned by the call for step s + 1 (or by `flush`). A
-        non-finite value among them makes `check_finite` look at the state, which raises
-        for a non-finite loss naming its step.
+        grid, at the last step, the window goes on). What is set aside is fetched by a later
+        call once the device has computed it, so the host never waits for the device: the
+        metrics of step s come back, in order, from a call after step s + 1 is dispatched
+        (or from `flush`). A non-finite value among them makes `check_finite` look at the
+        state, which raises for a non-finite loss naming its step.
         """
-        ready, self.pending = self.pending, []
-        state = self.train_step(state, self.parallel.place_batch(local_batch))
+        done = 0
+        while done < len(self.pending) and _is_ready(self.pending[done].metrics):
+            done += 1
+        ready, self.pending = self.pending[:done], self.pending[done:]
+        state = self.train_step(state, self.parallel.step_input(local_batch))
         step += 1
         if self.on_log_grid(step) or step == total:
             self.pending.append(PendingMetrics("train", step, state.train_metrics))
@@ -304,7 +312,7 @@ class _Run:
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         ):
-            accum = step_fn(state, self.parallel.place_batch(batch), accum)
+            accum = step_fn(state, self.parallel.step_input(batch), accum)
         return {k: float(v) for k, v in self.host(accum).compute().items()}
 
 

@@ -83,6 +83,8 @@ def _validate_common(config: ml_collections.ConfigDict) -> None:
     check_positive("batch_size", config.batch_size, integer=True)
     check_positive("eval_batch_size", config.eval_batch_size, integer=True)
     check_positive("log_every_steps", config.log_every_steps, integer=True)
+    if not isinstance(config.log_norms, bool):
+        raise ConfigError(f"log_norms must be true or false, got {config.log_norms!r}")
     check_positive("eval_every_steps", config.eval_every_steps, allow_zero=True, integer=True)
     check_positive(
         "checkpoint_every_steps", config.checkpoint_every_steps, allow_zero=True, integer=True

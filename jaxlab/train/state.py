@@ -20,9 +20,9 @@ from clu import metrics
 
 PyTree = Any
 
-TRAIN_STEP_METRICS = {
-    "learning_rate": metrics.LastValue,
-    "grad_norm": metrics.Average,  # averaged over the window's norm steps (its last step)
+TRAIN_STEP_METRICS = {"learning_rate": metrics.LastValue}
+NORM_METRICS = {  # with config.log_norms: averaged over the window's norm steps (its last)
+    "grad_norm": metrics.Average,
     "update_norm": metrics.Average,
     "param_norm": metrics.Average,
 }
@@ -44,15 +44,17 @@ class TrainState:
 
 
 def make_collections(
-    train_names: Sequence[str], eval_names: Sequence[str]
+    train_names: Sequence[str], eval_names: Sequence[str], log_norms: bool = False
 ) -> tuple[type[metrics.Collection], type[metrics.Collection], type[metrics.Collection]]:
     """Returns the clu Collection classes for the train window, the epoch and evaluation.
 
-    Task metrics are per-example averages; the train window also tracks the learning rate,
-    the gradient, update and parameter norms.
+    Task metrics are per-example averages; the train window also tracks the learning rate
+    and, with `log_norms`, the gradient, update and parameter norms.
     """
     train = metrics.Collection.create(
-        **{n: metrics.Average for n in train_names}, **TRAIN_STEP_METRICS
+        **{n: metrics.Average for n in train_names},
+        **TRAIN_STEP_METRICS,
+        **(NORM_METRICS if log_norms else {}),
     )
     epoch = metrics.Collection.create(**{n: metrics.Average for n in train_names})
     evaluation = metrics.Collection.create(**{n: metrics.Average for n in eval_names})

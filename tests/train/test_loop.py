@@ -186,9 +186,10 @@ def test_keeps_latest_and_best_checkpoints(tiny_config, tmp_path):
     assert set(kept) - {30} <= worst and min(kept) < 30
 
 
-def test_window_metrics_are_fetched_one_step_late(tiny_config, tmp_path):
-    """The metrics of the step that ends a log window come back from the next call (the host
-    does not wait for the device), with the step that ended it; `flush` returns the rest."""
+def test_window_metrics_are_fetched_later_without_waiting(tiny_config, tmp_path):
+    """The metrics of the step that ends a log window come back from a later call once
+    computed (the host never waits for the device), with the step that ended it; `flush`
+    returns the rest."""
     from jaxlab import data
     from jaxlab.train.loop import _Run
     from jaxlab.train.setup import build_experiment
@@ -202,10 +203,35 @@ def test_window_metrics_are_fetched_one_step_late(tiny_config, tmp_path):
     for step in range(5):
         state, logged = run.train_one_step(state, next(batches), step, 5)
         returned.append([(item.kind, item.step) for item in logged])
-    assert returned == [[], [], [("train", 2)], [], [("train", 4)]]
-    assert [(item.kind, item.step) for item in run.flush(state)] == [("train", 5)]
+        if step == 2:
+            jax.block_until_ready(state)  # step 2's metrics are computed: the next call has them
+    # Nothing comes back before the step after it is dispatched, everything in order.
+    assert returned[0] == returned[1] == [] and ("train", 2) in returned[2] + returned[3]
+    flushed = [(item.kind, item.step) for item in run.flush(state)]
+    assert sum(returned, []) + flushed == [("train", 2), ("train", 4), ("train", 5)]
     assert run.flush(state) == []
     # Step 5 is off the grid: its window holds steps 5 alone, the one of step 4 was emptied.
     counts = run.host(state.train_metrics).loss.count
     assert int(counts) == tiny_config.batch_size
     run.checkpointer.close()
+
+
+def test_log_norms_logs_the_parameter_norm_of_the_checkpoint(tiny_config, tmp_path):
+    """With log_norms the window's last step logs the global norms; param_norm is the norm of
+    the parameters saved at that step. Without it no norm is computed or logged."""
+    tiny_config.log_norms = True
+    tiny_config.num_train_steps = tiny_config.checkpoint_every_steps = 10
+    tiny_config.log_every_steps = 5
+    workdir = str(tmp_path / "norms")
+    train_and_evaluate(tiny_config, workdir)
+    train = [r for r in rows(workdir, "train/") if "train/param_norm" in r]
+    assert [r["step"] for r in train] == [5, 10]
+    params = final_params(workdir)["params"]
+    expected = float(np.sqrt(sum(np.sum(np.square(x)) for x in jax.tree.leaves(params))))
+    assert train[-1]["train/param_norm"] == pytest.approx(expected, rel=1e-5)
+    assert train[-1]["train/grad_norm"] > 0 and train[-1]["train/update_norm"] > 0
+
+    tiny_config.log_norms = False
+    plain = str(tmp_path / "plain")
+    train_and_evaluate(tiny_config, plain)
+    assert not any("train/grad_norm" in r for r in rows(plain, "train/"))
