@@ -1,7 +1,7 @@
 """Train steps/s of the jaxlab loop against a minimal hand-written jit step (issue 2).
 
-    python -m scripts.bench [--models small_cnn,mlp] [--batch_size 128] [--steps 200]
-                            [--repeats 3] [--feed host|pipeline] [--json out.json]
+    python -m scripts.bench [--models small_cnn,mlp] [--batch_size 128] [--steps 500]
+                            [--repeats 5] [--feed host|pipeline] [--json out.json]
 
 Runs configs/digits_cnn.py (the small conv net) and, for each other model name, the same
 config with only `model.name` replaced (e.g. `mlp` with its default width), on the offline
@@ -24,8 +24,8 @@ from scripts.cli import fail, parse_flags_or_fail, quiet_library_logs  # noqa: E
 
 flags.DEFINE_list("models", ["small_cnn", "mlp"], "Comma-separated registered model names.")
 flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-flags.DEFINE_integer("steps", 200, "Timed steps per segment.")
-flags.DEFINE_integer("repeats", 3, "Timed segments per side (the median is reported).")
+flags.DEFINE_integer("steps", 500, "Timed steps per segment.")
+flags.DEFINE_integer("repeats", 5, "Timed segments per side (the median is reported).")
 flags.DEFINE_integer(
     "warmup", None, "Untimed steps first (default: past the first log and epoch boundaries)."
 )

@@ -110,8 +110,9 @@ def _stop_signals() -> Iterator[dict[str, Any]]:
 
 
 def _is_ready(tree: Any) -> bool:
-    """Whether every array of `tree` has been computed (never blocks)."""
-    return all(x.is_ready() for x in jax.tree.leaves(tree))
+    """Whether the step that computed `tree` has finished (never blocks). All outputs of one
+    execution become ready together, so one array tells."""
+    return jax.tree.leaves(tree)[0].is_ready()
 
 
 def _scalars(prefix: str, values: dict[str, Any]) -> dict[str, float]:
@@ -142,17 +143,31 @@ class _Run:
             use_ema=ema is not None,
         )
         axis = self.parallel.axis_name
+        step = make_train_step(
+            exp.task,
+            exp.model.apply,
+            exp.tx,
+            exp.schedule,
+            axis_name=axis,
+            needs_hvp=optim.needs_hvp(config),
+            ema_decay=ema,
+            norms_every=config.log_every_steps if config.log_norms else None,
+            window_every=config.log_every_steps,
+            epoch_every=exp.steps_per_epoch,
+        )
+
+        # The step takes the state's fields as separate arguments: all donated except the
+        # metric accumulators, so the host can still read the previous step's after
+        # dispatching the next (and building the argument list costs less than a replace).
+        self.state_fields = tuple(f.name for f in dataclasses.fields(TrainState))
+        kept = ("train_metrics", "epoch_metrics")
+
+        def step_from_fields(*args: Any) -> TrainState:
+            *fields, batch = args
+            return step(TrainState(**dict(zip(self.state_fields, fields, strict=True))), batch)
+
         self.train_step = self.parallel.compile_train_step(
-            make_train_step(
-                exp.task,
-                exp.model.apply,
-                exp.tx,
-                exp.schedule,
-                axis_name=axis,
-                needs_hvp=optim.needs_hvp(config),
-                ema_decay=ema,
-                norms_every=config.log_every_steps if config.log_norms else None,
-            )
+            step_from_fields, donate=[name not in kept for name in self.state_fields]
         )
         # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
         self.eval_step = self.parallel.compile_eval_step(
@@ -169,10 +184,7 @@ class _Run:
             self.tta_step = self.parallel.compile_eval_step(
                 make_eval_step(tta_task, exp.model.apply, axis_name=axis, use_ema=ema is not None)
             )
-        # Fresh empty accumulators replace the ones a log window or epoch filled: one small
-        # dispatch, and the filled ones stay alive (not donated) until fetched.
-        self.empty_window = self.parallel.compile_constant(train_c.empty)
-        self.empty_epoch = self.parallel.compile_constant(epoch_c.empty)
+        self.log_every, self.steps_per_epoch = config.log_every_steps, exp.steps_per_epoch
         self.pending: list[PendingMetrics] = []
         self.checkpointer = Checkpointer(
             os.path.join(workdir, "checkpoints"),
@@ -219,7 +231,7 @@ class _Run:
         return variables
 
     def on_log_grid(self, step: int) -> bool:
-        return step % self.config.log_every_steps == 0
+        return step % self.log_every == 0
 
     def on_eval_grid(self, step: int) -> bool:
         return bool(self.config.eval_every_steps) and step % self.config.eval_every_steps == 0
@@ -264,27 +276,27 @@ class _Run:
         and the metrics that are ready to log.
 
         At the end of a log window (or the last step) the window's train metrics, at the end
-        of an epoch the epoch's, are set aside and replaced by empty accumulators (off the
-        grid, at the last step, the window goes on). What is set aside is fetched by a later
-        call once the device has computed it, so the host never waits for the device: the
-        metrics of step s come back, in order, from a call after step s + 1 is dispatched
-        (or from `flush`). A non-finite value among them makes `check_finite` look at the
-        state, which raises for a non-finite loss naming its step.
+        of an epoch the epoch's, are set aside; the next step starts from empty ones (in the
+        compiled step, see `make_train_step`; off the grid, at the last step, the window goes
+        on). The accumulators are not donated, so what is set aside stays readable, and it is
+        fetched by a later call once the device has computed it: the host never waits for
+        the device or dispatches anything besides the step. The metrics of step s come back,
+        in order, from a call after step s + 1 is dispatched (or from `flush`). A non-finite
+        value among them makes `check_finite` look at the state, which raises for a
+        non-finite loss naming its step.
         """
         done = 0
         while done < len(self.pending) and _is_ready(self.pending[done].metrics):
             done += 1
         ready, self.pending = self.pending[:done], self.pending[done:]
-        state = self.train_step(state, self.parallel.step_input(local_batch))
+        fields = [getattr(state, name) for name in self.state_fields]
+        state = self.train_step(*fields, self.parallel.step_input(local_batch))
         step += 1
-        if self.on_log_grid(step) or step == total:
+        if step % self.log_every == 0 or step == total:
             self.pending.append(PendingMetrics("train", step, state.train_metrics))
-            if self.on_log_grid(step):
-                state = state.replace(train_metrics=self.empty_window())
-        if step % self.exp.steps_per_epoch == 0:
+        if step % self.steps_per_epoch == 0:
             self.pending.append(PendingMetrics("epoch", step, state.epoch_metrics))
-            state = state.replace(epoch_metrics=self.empty_epoch())
-        return state, self._fetch(ready, state)
+        return state, (self._fetch(ready, state) if ready else [])
 
     def flush(self, state: TrainState) -> list[LoggedMetrics]:
         """Fetches the metrics still set aside (before an evaluation, a save, the end)."""

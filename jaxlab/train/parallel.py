@@ -9,7 +9,7 @@ on N devices restores in the other mode or on M devices.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -67,7 +67,7 @@ class Parallel:
         of its `in_shardings`, the same global arrays as `place_batch` gives, with less host
         work: a Python-side device_put costs about as much as the dispatch of a small
         model's step); otherwise `place_batch`."""
-        if self.mode == "jit" and jax.process_count() == 1:
+        if self.mode == "jit" and not self.mesh.is_multi_process:
             return local_batch
         return self.place_batch(local_batch)
 
@@ -103,20 +103,26 @@ class Parallel:
         """One copy of replicated values as numpy (for logging)."""
         if self.mode == "pmap":
             return jax.tree.map(_first_replica, tree)
-        if jax.process_count() == 1:  # one transfer for the whole tree, not one per leaf
-            return jax.device_get(tree)
+        if not self.mesh.is_multi_process:
+            # Per leaf: jax.device_get first queues a new host copy of every leaf, which
+            # waits behind the steps already dispatched (~30 us a leaf on a busy CPU).
+            return jax.tree.map(np.asarray, tree)
         return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
-    def compile_train_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
-        """jit (state replicated, batch sharded, state donated) or pmap of the step."""
+    def compile_train_step(
+        self, step: Callable[..., PyTree], donate: Sequence[bool] = (True,)
+    ) -> Callable[..., PyTree]:
+        """jit (state replicated, batch sharded) or pmap of `step(*state_args, batch)`, with
+        one entry of `donate` per state argument: whether its buffers are donated."""
+        donated = tuple(i for i, d in enumerate(donate) if d)
         if self.mode == "jit":
             return jax.jit(
                 step,
-                in_shardings=(self.replicated, self.batch_sharding),
+                in_shardings=(self.replicated,) * len(donate) + (self.batch_sharding,),
                 out_shardings=self.replicated,
-                donate_argnums=0,
+                donate_argnums=donated,
             )
-        return jax.pmap(step, axis_name=DATA_AXIS, donate_argnums=0)
+        return jax.pmap(step, axis_name=DATA_AXIS, donate_argnums=donated)
 
     def compile_eval_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
         """jit or pmap of `(state, batch, accum) -> accum`."""
@@ -127,16 +133,6 @@ class Parallel:
                 out_shardings=self.replicated,
             )
         return jax.pmap(step, axis_name=DATA_AXIS)
-
-    def compile_constant(self, fn: Callable[[], PyTree]) -> Callable[[], PyTree]:
-        """Compiles `fn() -> tree` (e.g. an empty metric collection) into a function that
-        returns a fresh copy in the steps' layout with one dispatch (fresh, so a step may
-        donate it)."""
-        if self.mode == "jit":
-            return jax.jit(fn, out_shardings=self.replicated)
-        per_device = jax.pmap(lambda _: fn(), axis_name=DATA_AXIS)
-        dummy = np.zeros((jax.local_device_count(),), np.int32)
-        return lambda: per_device(dummy)
 
     def replicate(self, tree: PyTree) -> PyTree:
         """Host values -> the layout of the compiled steps (e.g. an empty metric collection)."""

@@ -45,6 +45,26 @@ def _merge(accum: metrics.Collection, new: Mapping[str, metrics.Metric]) -> metr
     return accum.merge(update)
 
 
+def _empty_if(ended: jax.Array, accum: metrics.Collection) -> metrics.Collection:
+    empty = accum.empty()
+    return jax.tree.map(lambda e, a: jnp.where(ended, e, a), empty, accum)
+
+
+def _start_windows(
+    state: TrainState, window_every: int | None, epoch_every: int | None
+) -> TrainState:
+    """Empties the window/epoch accumulators that the previous step filled to the end."""
+    if window_every:
+        state = state.replace(
+            train_metrics=_empty_if(state.step % window_every == 0, state.train_metrics)
+        )
+    if epoch_every:
+        state = state.replace(
+            epoch_metrics=_empty_if(state.step % epoch_every == 0, state.epoch_metrics)
+        )
+    return state
+
+
 def make_train_step(
     task: Task,
     apply_fn: Callable[..., Any],
@@ -55,12 +75,20 @@ def make_train_step(
     needs_hvp: bool = False,
     ema_decay: float | None = None,
     norms_every: int | None = None,
+    window_every: int | None = None,
+    epoch_every: int | None = None,
 ) -> Callable[[TrainState, Batch], TrainState]:
     """Returns the pure step `(state, batch) -> state` (metrics accumulate in the state).
 
     The step's rng is `fold_in(base_key, step)` (and the device index under pmap), so a
     resumed run draws the same dropout masks. The optimizer receives the loss as the extra
     argument `value` and, when `needs_hvp`, a Hessian-vector-product function `hvp_fn`.
+
+    With `window_every` (the log interval) and `epoch_every` (steps per epoch), the step
+    starts by emptying the train-window or epoch accumulators when the previous step ended
+    a window or an epoch (`state.step` a multiple): the host reads the filled ones from the
+    previous state and never dispatches a reset. A state saved at such a step still holds
+    the filled (already logged) accumulators; the next step empties them either way.
 
     With `norms_every` (the log interval, when `config.log_norms`), the gradient, update and
     parameter global norms are computed on the steps that end a log window, under
@@ -70,6 +98,7 @@ def make_train_step(
     """
 
     def step(state: TrainState, batch: Batch) -> TrainState:
+        state = _start_windows(state, window_every, epoch_every)
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
         if axis_name:
             rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
