@@ -7,6 +7,7 @@ same dropout masks and logs the same metrics as an uninterrupted one.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import fcntl
@@ -56,6 +57,9 @@ class LoggedMetrics:
     kind: str
     step: int
     values: dict[str, Any]
+
+
+MAX_STEPS_AHEAD = 3  # dispatched train steps the host may run ahead of the device
 
 
 class WorkdirBusyError(RuntimeError):
@@ -186,6 +190,8 @@ class _Run:
             )
         self.log_every, self.steps_per_epoch = config.log_every_steps, exp.steps_per_epoch
         self.pending: list[PendingMetrics] = []
+        # One (not donated) output array of each step still running, oldest first.
+        self.in_flight: collections.deque[jax.Array] = collections.deque()
         self.checkpointer = Checkpointer(
             os.path.join(workdir, "checkpoints"),
             keep=config.keep_checkpoints,
@@ -280,7 +286,8 @@ class _Run:
         compiled step, see `make_train_step`; off the grid, at the last step, the window goes
         on). The accumulators are not donated, so what is set aside stays readable, and it is
         fetched by a later call once the device has computed it: the host never waits for
-        the device or dispatches anything besides the step. The metrics of step s come back,
+        the device or dispatches anything besides the step, except to stay at most
+        `MAX_STEPS_AHEAD` steps ahead of it. The metrics of step s come back,
         in order, from a call after step s + 1 is dispatched (or from `flush`). A non-finite
         value among them makes `check_finite` look at the state, which raises for a
         non-finite loss naming its step.
@@ -292,6 +299,11 @@ class _Run:
         fields = [getattr(state, name) for name in self.state_fields]
         state = self.train_step(*fields, self.parallel.step_input(local_batch))
         step += 1
+        # Stay at most MAX_STEPS_AHEAD dispatched steps ahead of the device: enough to keep
+        # it busy, and it bounds the batches held on the device and the delay of the logs.
+        self.in_flight.append(jax.tree.leaves(state.train_metrics)[0])
+        if len(self.in_flight) > MAX_STEPS_AHEAD:
+            self.in_flight.popleft().block_until_ready()
         if step % self.log_every == 0 or step == total:
             self.pending.append(PendingMetrics("train", step, state.train_metrics))
         if step % self.steps_per_epoch == 0:

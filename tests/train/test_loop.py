@@ -12,7 +12,7 @@ import pytest
 from jaxlab.config import ConfigError
 from jaxlab.train import NonFiniteLossError, WorkdirBusyError, train_and_evaluate
 from jaxlab.train.checkpoint import Checkpointer
-from jaxlab.train.loop import workdir_lock
+from jaxlab.train.loop import MAX_STEPS_AHEAD, workdir_lock
 from jaxlab.train.reporting import read_metrics
 
 pytestmark = pytest.mark.slow
@@ -188,8 +188,8 @@ def test_keeps_latest_and_best_checkpoints(tiny_config, tmp_path):
 
 def test_window_metrics_are_fetched_later_without_waiting(tiny_config, tmp_path):
     """The metrics of the step that ends a log window come back from a later call once
-    computed (the host never waits for the device), with the step that ended it; `flush`
-    returns the rest."""
+    computed (the host waits only to stay MAX_STEPS_AHEAD steps ahead of the device), with
+    the step that ended it; `flush` returns the rest."""
     from jaxlab import data
     from jaxlab.train.loop import _Run
     from jaxlab.train.setup import build_experiment
@@ -200,19 +200,20 @@ def test_window_metrics_are_fetched_later_without_waiting(tiny_config, tmp_path)
     state, _ = run.initial_state()
     batches = data.create_train_iterator(tiny_config, exp.info)
     returned = []
-    for step in range(5):
-        state, logged = run.train_one_step(state, next(batches), step, 5)
+    for step in range(8):
+        state, logged = run.train_one_step(state, next(batches), step, 8)
         returned.append([(item.kind, item.step) for item in logged])
-        if step == 2:
-            jax.block_until_ready(state)  # step 2's metrics are computed: the next call has them
-    # Nothing comes back before the step after it is dispatched, everything in order.
-    assert returned[0] == returned[1] == [] and ("train", 2) in returned[2] + returned[3]
+        assert len(run.in_flight) <= MAX_STEPS_AHEAD  # the host stays close to the device
+    # Nothing comes back before the next step is dispatched; step 2's metrics at the latest
+    # once the host has waited for that step (MAX_STEPS_AHEAD steps later); all in order.
+    assert returned[0] == returned[1] == []
+    assert ("train", 2) in sum(returned[2 : 3 + MAX_STEPS_AHEAD], [])
     flushed = [(item.kind, item.step) for item in run.flush(state)]
-    assert sum(returned, []) + flushed == [("train", 2), ("train", 4), ("train", 5)]
+    assert sum(returned, []) + flushed == [("train", s) for s in (2, 4, 6, 8)]
     assert run.flush(state) == []
-    # Step 5 is off the grid: its window holds steps 5 alone, the one of step 4 was emptied.
+    # The window of step 8 holds steps 7 and 8: the step after 6 started an empty one.
     counts = run.host(state.train_metrics).loss.count
-    assert int(counts) == tiny_config.batch_size
+    assert int(counts) == 2 * tiny_config.batch_size
     run.checkpointer.close()
 
 
