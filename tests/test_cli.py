@@ -104,3 +104,29 @@ def test_batch_not_divisible_by_devices(data_dir, tmp_path):
     assert proc.returncode == 2
     assert "batch_size (12) must be divisible by the device count (8)" in proc.stderr
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_mock_data_runs_a_config_on_generated_examples(tmp_path):
+    """--mock_data runs a dataset that is not prepared here (mnist) on generated examples,
+    saving checkpoints during the run; a negative count is bad input."""
+    workdir = tmp_path / "run"
+    args = [
+        "--config",
+        "configs/digits_linear.py",
+        f"--config.dataset.data_dir={tmp_path / 'tfds'}",
+        "--config.dataset.name=mnist",
+        "--config.batch_size=8",
+        "--config.eval_batch_size=8",
+        "--config.num_epochs=-1",
+        "--config.num_train_steps=4",
+        "--config.log_every_steps=2",
+        "--config.eval_every_steps=2",
+        "--config.checkpoint_every_steps=2",
+    ]
+    proc = run_script("scripts.train", *args, f"--workdir={workdir}", "--mock_data=16")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Training linear on mnist" in proc.stdout and "final eval" in proc.stdout
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["2", "4"]
+    bad = run_script("scripts.train", *args, f"--workdir={tmp_path / 'bad'}", "--mock_data=-1")
+    assert bad.returncode == 2 and "--mock_data must be >= 0" in bad.stderr
+    assert not os.path.exists(tmp_path / "bad")

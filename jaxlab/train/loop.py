@@ -128,7 +128,7 @@ def _scalars(prefix: str, values: dict[str, Any]) -> dict[str, float]:
 class _Run:
     """One run's mutable host-side machinery around the pure steps."""
 
-    def __init__(self, exp: Experiment, workdir: str) -> None:
+    def __init__(self, exp: Experiment, workdir: str, *, async_checkpoints: bool = True) -> None:
         config = exp.config
         self.exp, self.config, self.workdir = exp, config, workdir
         self.parallel = Parallel.create(config.parallel.mode)
@@ -197,6 +197,7 @@ class _Run:
             keep=config.keep_checkpoints,
             best_metric=config.best_metric or None,
             best_mode=config.best_mode,
+            async_save=async_checkpoints,
         )
 
     def initial_state(self) -> tuple[TrainState, dict[str, Any]]:
@@ -340,9 +341,13 @@ class _Run:
         return {k: float(v) for k, v in self.host(accum).compute().items()}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, *, async_checkpoints: bool = True
+) -> dict[str, float]:
     """Trains and evaluates the experiment `config` in `workdir`; returns the final eval metrics.
 
+    `async_checkpoints=False` makes every save finish before training goes on (needed under
+    `tfds.testing.mock_data`, which fakes the file system while a pipeline is built).
     Raises ConfigError before writing anything when the config is wrong, WorkdirBusyError
     when another run holds the workdir, NonFiniteLossError when the loss diverges.
     """
@@ -350,7 +355,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     exp = build_experiment(config)
     process_index = jax.process_index()
     with workdir_lock(workdir, process_index):
-        run = _Run(exp, workdir)
+        run = _Run(exp, workdir, async_checkpoints=async_checkpoints)
         return _train(run)
 
 
