@@ -15,7 +15,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -57,6 +57,15 @@ class LoggedMetrics:
     kind: str
     step: int
     values: dict[str, Any]
+
+
+class FlatState(NamedTuple):
+    """A TrainState as the compiled train step takes and returns it: the leaves of the state
+    without its metric accumulators (donated to the step) and the leaves of the accumulators
+    (not donated). `_Run.flatten` / `_Run.unflatten` convert."""
+
+    core: list[jax.Array]
+    accums: list[jax.Array]
 
 
 MAX_STEPS_AHEAD = 3  # dispatched train steps the host may run ahead of the device
@@ -160,19 +169,16 @@ class _Run:
             epoch_every=exp.steps_per_epoch,
         )
 
-        # The step takes the state's fields as separate arguments: all donated except the
-        # metric accumulators, so the host can still read the previous step's after
-        # dispatching the next (and building the argument list costs less than a replace).
-        self.state_fields = tuple(f.name for f in dataclasses.fields(TrainState))
-        kept = ("train_metrics", "epoch_metrics")
+        # The compiled step takes and returns the state as a FlatState: flat lists of arrays
+        # (no pytree nodes to walk or build on the host at each step), the metric
+        # accumulators apart and not donated, so the host can still read the previous
+        # step's after dispatching the next.
+        self._treedefs: tuple[Any, Any] | None = None
 
-        def step_from_fields(*args: Any) -> TrainState:
-            *fields, batch = args
-            return step(TrainState(**dict(zip(self.state_fields, fields, strict=True))), batch)
+        def flat_step(core: list, accums: list, batch: Any) -> FlatState:
+            return self.flatten(step(self.unflatten(FlatState(core, accums)), batch))
 
-        self.train_step = self.parallel.compile_train_step(
-            step_from_fields, donate=[name not in kept for name in self.state_fields]
-        )
+        self.train_step = self.parallel.compile_train_step(flat_step, donate=(True, False))
         # With an EMA of the parameters, evaluation uses the EMA (optimizer.ema_decay > 0).
         self.eval_step = self.parallel.compile_eval_step(
             make_eval_step(exp.task, exp.model.apply, axis_name=axis, use_ema=ema is not None)
@@ -199,6 +205,26 @@ class _Run:
             best_mode=config.best_mode,
             async_save=async_checkpoints,
         )
+
+    def flatten(self, state: TrainState) -> FlatState:
+        """The state as the compiled step takes it (see FlatState)."""
+        core, core_def = jax.tree.flatten(state.replace(train_metrics=None, epoch_metrics=None))
+        accums, accums_def = jax.tree.flatten((state.train_metrics, state.epoch_metrics))
+        if self._treedefs is None:
+            self._treedefs = (core_def, accums_def)
+        return FlatState(core, accums)
+
+    def unflatten(self, flat: FlatState) -> TrainState:
+        """The TrainState of a FlatState made by `flatten`."""
+        assert self._treedefs is not None, "flatten a TrainState first"
+        core_def, accums_def = self._treedefs
+        train_metrics, epoch_metrics = jax.tree.unflatten(accums_def, flat.accums)
+        state = jax.tree.unflatten(core_def, flat.core)
+        return state.replace(train_metrics=train_metrics, epoch_metrics=epoch_metrics)
+
+    def state_of(self, state: TrainState | FlatState) -> TrainState:
+        """A TrainState, whichever form `state` has."""
+        return self.unflatten(state) if isinstance(state, FlatState) else state
 
     def initial_state(self) -> tuple[TrainState, dict[str, Any]]:
         """The latest checkpoint of this workdir with its metadata, else a fresh state."""
@@ -246,8 +272,8 @@ class _Run:
     def host(self, tree: Any) -> Any:
         return self.parallel.to_host(tree)
 
-    def check_finite(self, state: TrainState) -> None:
-        bad = int(self.host(state.first_nonfinite_step))
+    def check_finite(self, state: TrainState | FlatState) -> None:
+        bad = int(self.host(self.state_of(state).first_nonfinite_step))
         if bad >= 0:
             last = self.checkpointer.latest_step()
             where = (
@@ -261,11 +287,12 @@ class _Run:
 
     def save(
         self,
-        state: TrainState,
+        state: TrainState | FlatState,
         step: int,
         eval_metrics: dict[str, float] | None,
         early: EarlyStopping | None = None,
     ) -> None:
+        state = self.state_of(state)
         self.check_finite(state)
         meta = {
             "step": step,
@@ -277,8 +304,8 @@ class _Run:
         self.checkpointer.save(step, self.parallel.to_canonical(state), meta, eval_metrics)
 
     def train_one_step(
-        self, state: TrainState, local_batch: dict[str, Any], step: int, total: int
-    ) -> tuple[TrainState, list[LoggedMetrics]]:
+        self, state: TrainState | FlatState, local_batch: dict[str, Any], step: int, total: int
+    ) -> tuple[FlatState, list[LoggedMetrics]]:
         """One step from `step` to `step + 1` and its host bookkeeping; returns the new state
         and the metrics that are ready to log.
 
@@ -297,26 +324,32 @@ class _Run:
         while done < len(self.pending) and _is_ready(self.pending[done].metrics):
             done += 1
         ready, self.pending = self.pending[:done], self.pending[done:]
-        fields = [getattr(state, name) for name in self.state_fields]
-        state = self.train_step(*fields, self.parallel.step_input(local_batch))
+        if not isinstance(state, FlatState):
+            state = self.flatten(state)
+        state = self.train_step(state.core, state.accums, self.parallel.step_input(local_batch))
         step += 1
         # Stay at most MAX_STEPS_AHEAD dispatched steps ahead of the device: enough to keep
         # it busy, and it bounds the batches held on the device and the delay of the logs.
-        self.in_flight.append(jax.tree.leaves(state.train_metrics)[0])
+        self.in_flight.append(state.accums[0])
         if len(self.in_flight) > MAX_STEPS_AHEAD:
             self.in_flight.popleft().block_until_ready()
-        if step % self.log_every == 0 or step == total:
-            self.pending.append(PendingMetrics("train", step, state.train_metrics))
-        if step % self.steps_per_epoch == 0:
-            self.pending.append(PendingMetrics("epoch", step, state.epoch_metrics))
+        window_ends, epoch_ends = step % self.log_every == 0, step % self.steps_per_epoch == 0
+        if window_ends or step == total or epoch_ends:
+            train_metrics, epoch_metrics = jax.tree.unflatten(self._treedefs[1], state.accums)
+            if window_ends or step == total:
+                self.pending.append(PendingMetrics("train", step, train_metrics))
+            if epoch_ends:
+                self.pending.append(PendingMetrics("epoch", step, epoch_metrics))
         return state, (self._fetch(ready, state) if ready else [])
 
-    def flush(self, state: TrainState) -> list[LoggedMetrics]:
+    def flush(self, state: TrainState | FlatState) -> list[LoggedMetrics]:
         """Fetches the metrics still set aside (before an evaluation, a save, the end)."""
         ready, self.pending = self.pending, []
         return self._fetch(ready, state)
 
-    def _fetch(self, pending: list[PendingMetrics], state: TrainState) -> list[LoggedMetrics]:
+    def _fetch(
+        self, pending: list[PendingMetrics], state: TrainState | FlatState
+    ) -> list[LoggedMetrics]:
         with np.errstate(invalid="ignore", divide="ignore"):  # 0/0: nothing accumulated
             logged = [
                 LoggedMetrics(p.kind, p.step, self.host(p.metrics).compute()) for p in pending
@@ -326,8 +359,9 @@ class _Run:
             self.check_finite(state)
         return logged
 
-    def evaluate(self, state: TrainState, tta: bool = False) -> dict[str, float]:
+    def evaluate(self, state: TrainState | FlatState, tta: bool = False) -> dict[str, float]:
         """Exact metrics over the whole eval split (with the TTA views when `tta`)."""
+        state = self.state_of(state)
         step_fn = self.tta_step if tta else self.eval_step
         collection = self.tta_collection if tta else self.eval_collection
         accum = self.parallel.replicate(collection.empty())

@@ -77,7 +77,7 @@ def test_minimal_step_trains_like_the_loop_step(bench_config, tmp_path):
         "image": rng.random((128, 8, 8, 1), np.float32),
         "label": rng.integers(0, 10, 128).astype(np.int32),
     }
-    state, _ = run.train_one_step(state, batch, 0, 10)
+    state = run.state_of(run.train_one_step(state, batch, 0, 10)[0])
     params, model_state, _, loss = step_fn(
         params, model_state, opt_state, batch["image"], batch["label"]
     )

@@ -212,7 +212,7 @@ def test_window_metrics_are_fetched_later_without_waiting(tiny_config, tmp_path)
     assert sum(returned, []) + flushed == [("train", s) for s in (2, 4, 6, 8)]
     assert run.flush(state) == []
     # The window of step 8 holds steps 7 and 8: the step after 6 started an empty one.
-    counts = run.host(state.train_metrics).loss.count
+    counts = run.host(run.state_of(state).train_metrics).loss.count
     assert int(counts) == 2 * tiny_config.batch_size
     run.checkpointer.close()
 
