@@ -1,8 +1,11 @@
 """Tests of jaxlab.losses against values computed by hand."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxlab import losses
@@ -42,3 +45,90 @@ def test_accuracy_and_top_k():
     np.testing.assert_array_equal(losses.accuracy(logits, labels), [0.0, 1.0])
     np.testing.assert_array_equal(losses.top_k_accuracy(logits, labels, 2), [1.0, 1.0])
     np.testing.assert_array_equal(losses.top_k_accuracy(logits, labels, 1), [0.0, 1.0])
+
+
+def _cross_entropy_before_ignoring(logits, labels, label_smoothing=0.0):
+    # The implementation before ignored labels existed: valid labels must give these bits.
+    logits = logits.astype(jnp.float32)
+    targets = jax.nn.one_hot(labels, logits.shape[-1])
+    if label_smoothing:
+        targets = optax.smooth_labels(targets, label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3)])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_valid_labels_give_the_same_bits_as_before(shape, eps):
+    num_classes = 7
+    logits = jax.random.normal(jax.random.key(1), (*shape, num_classes)) * 4
+    labels = jax.random.randint(jax.random.key(2), shape, 0, num_classes)
+    for wrap in (lambda f: f, jax.jit):
+        got = wrap(partial(losses.softmax_cross_entropy, label_smoothing=eps))(logits, labels)
+        want = wrap(partial(_cross_entropy_before_ignoring, label_smoothing=eps))(logits, labels)
+        np.testing.assert_array_equal(got, want)
+
+
+LOGITS = jnp.array(
+    [[[2.0, -1.0, 0.5], [0.3, 0.2, 0.1]], [[-1.0, 3.0, 0.0], [1.0, 1.0, 4.0]]]
+)  # [B=2, T=2, C=3]
+LABELS = jnp.array([[0, 255], [-1, 2]])
+VALID = np.array([[True, False], [False, True]])
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_ignored_labels_have_zero_loss_and_leave_the_denominator(eps):
+    got = losses.softmax_cross_entropy(LOGITS, LABELS, eps)
+    assert got.shape == (2, 2)
+    np.testing.assert_array_equal(np.asarray(got)[~VALID], 0.0)
+    # Valid positions: the per-example (label-smoothed) loss of those examples alone.
+    valid_logits = jnp.stack([LOGITS[0, 0], LOGITS[1, 1]])
+    valid_ce = losses.softmax_cross_entropy(valid_logits, jnp.array([0, 2]), eps)
+    np.testing.assert_array_equal(np.asarray(got)[VALID], valid_ce)
+    # Mean over the 2 valid positions, not the 4 positions.
+    np.testing.assert_allclose(
+        losses.masked_cross_entropy(LOGITS, LABELS, eps), valid_ce.sum() / 2, rtol=1e-6
+    )
+    # An example mask [B] on top: only example 0's valid position remains.
+    np.testing.assert_allclose(
+        losses.masked_cross_entropy(LOGITS, LABELS, eps, mask=jnp.array([1, 0])),
+        valid_ce[0],
+        rtol=1e-6,
+    )
+
+
+def test_ignored_positions_are_finite_with_nonfinite_logits():
+    logits = LOGITS.at[0, 1].set(jnp.array([-jnp.inf, jnp.nan, 1.0]))
+    got = losses.softmax_cross_entropy(logits, LABELS, 0.1)
+    assert np.all(np.isfinite(got)) and got[0, 1] == 0.0
+    grads = jax.grad(lambda x: losses.masked_cross_entropy(x, LABELS, 0.1))(logits)
+    assert np.all(np.isfinite(grads))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_masked_mean_gradient_is_zero_at_ignored_positions(eps):
+    grads = jax.grad(lambda x: losses.masked_cross_entropy(x, LABELS, eps))(LOGITS)
+    assert np.all(np.isfinite(grads))
+    np.testing.assert_array_equal(np.asarray(grads)[~VALID], 0.0)
+    # At a valid position: (softmax - target) / number of valid positions.
+    probs = np.exp(_log_softmax(LOGITS[0, 0]))
+    target = np.full(3, eps / 3)
+    target[0] = 1 - eps * 2 / 3
+    np.testing.assert_allclose(grads[0, 0], (probs - target) / 2, rtol=1e-5, atol=1e-7)
+
+
+def test_masked_mean_of_nothing_is_zero_and_nan_outside_the_mask_is_ignored():
+    values = jnp.array([[1.0, jnp.nan], [3.0, 5.0]])
+    mask = jnp.array([[1, 0], [1, 1]])
+    assert losses.masked_mean(values, mask) == 3.0
+    assert losses.masked_mean(values, jnp.array([0, 1])) == 4.0  # example mask [B]
+    assert losses.masked_mean(values, jnp.zeros((2, 2))) == 0.0
+    assert losses.masked_cross_entropy(LOGITS, jnp.full((2, 2), 255)) == 0.0
+
+
+def test_accuracy_and_top_k_score_ignored_labels_zero():
+    np.testing.assert_array_equal(losses.accuracy(LOGITS, LABELS), [[1.0, 0.0], [0.0, 1.0]])
+    # k=3 covers every class: every valid label is in the top k, no ignored one is.
+    np.testing.assert_array_equal(losses.top_k_accuracy(LOGITS, LABELS, 3), VALID)
+    np.testing.assert_array_equal(
+        losses.valid_label_mask(jnp.array([-1, 0, 2, 3, 255]), 3), [0, 1, 1, 0, 0]
+    )
