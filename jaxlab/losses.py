@@ -4,7 +4,7 @@ Ignored labels. An integer label outside [0, C) for C classes (the 255 "void" la
 segmentation datasets, the -1 or 0-padding convention of a token batch remapped below 0) marks
 a position that is not scored: `softmax_cross_entropy`, `accuracy` and `top_k_accuracy` return
 exactly 0 there, finite whatever the logits hold (even -inf or NaN), and the gradient of the
-loss with respect to those logits is exactly 0. Averages must then leave those positions out
+loss with respect to those logits is exactly 0 where they are finite. Averages must then leave those positions out
 of the denominator: `masked_mean` / `masked_cross_entropy` divide by the number of valid
 (and, where given, unmasked) positions, so a batch that is half void pixels is not scored as
 half as large. For labels in [0, C) every function returns the same bits as before ignoring
@@ -18,9 +18,13 @@ Why not optax's `softmax_cross_entropy_with_integer_labels(logits, labels, where
 the last bits from the one-hot form used here (existing runs and tests rely on those bits);
 it has no label smoothing; and its `where` only masks the output and the normaliser, the
 out-of-range label is still gathered (255 gives NaN and -1 wraps to the last class without
-`where`). Instead the invalid label is replaced by class 0 and the logits of ignored positions
-by zeros before the loss is computed, and the result is selected to 0 afterwards, so neither
-the value nor the gradient can see a NaN.
+`where`). Instead the one-hot target of an ignored label is all zeros (`jax.nn.one_hot` of an
+out-of-range index; smoothed targets are selected to zeros there) and the loss is selected
+to 0 afterwards. The logits themselves are not touched: selecting the ignored positions'
+logits to zeros first would also make NaN logits there harmless for the gradient, but it
+changes how XLA fuses the softmax and with it the last bits of every gradient, and the
+classification loop is kept bit-for-bit identical to its earlier versions (a test holds
+it to a recorded digest).
 """
 
 from __future__ import annotations
@@ -63,11 +67,9 @@ def softmax_cross_entropy(
     logits = logits.astype(jnp.float32)
     num_classes = logits.shape[-1]
     valid = valid_label_mask(labels, num_classes)
-    # Selects (never arithmetic) keep valid positions bit-identical and ignored ones finite.
-    logits = jnp.where(valid[..., None], logits, 0.0)
-    targets = jax.nn.one_hot(jnp.where(valid, labels, 0), num_classes)
+    targets = jax.nn.one_hot(labels, num_classes)  # all zeros for an ignored label
     if label_smoothing:
-        targets = optax.smooth_labels(targets, label_smoothing)
+        targets = jnp.where(valid[..., None], optax.smooth_labels(targets, label_smoothing), 0.0)
     return jnp.where(valid, optax.softmax_cross_entropy(logits, targets), 0.0)
 
 

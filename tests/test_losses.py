@@ -100,8 +100,10 @@ def test_ignored_positions_are_finite_with_nonfinite_logits():
     logits = LOGITS.at[0, 1].set(jnp.array([-jnp.inf, jnp.nan, 1.0]))
     got = losses.softmax_cross_entropy(logits, LABELS, 0.1)
     assert np.all(np.isfinite(got)) and got[0, 1] == 0.0
+    # Large but finite logits at an ignored position: finite gradients, exactly 0 there.
+    logits = LOGITS.at[0, 1].set(jnp.array([-1e30, 1e30, 1.0]))
     grads = jax.grad(lambda x: losses.masked_cross_entropy(x, LABELS, 0.1))(logits)
-    assert np.all(np.isfinite(grads))
+    assert np.all(np.isfinite(grads)) and np.all(grads[0, 1] == 0.0)
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.2])

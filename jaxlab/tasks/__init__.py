@@ -1,22 +1,35 @@
-"""Task registry: `get_task(config, num_classes)` builds the objective named by
-`config.task.name`."""
+"""Task registry: `get_task(setup)` builds the objective named by `config.task.name`.
+
+A task factory takes a `TaskSetup` (config, dataset info, duration, device axis, named
+optimizers) and returns a `Task`. Register a new objective with `register_task(name,
+factory)`; `list_tasks()` lists the names.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import ml_collections
 
 from jaxlab.config import check_choice
-from jaxlab.tasks.base import Task
+from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 
-_REGISTRY: dict[str, Callable[..., Task]] = {
+TaskFactory = Callable[[TaskSetup], Task]
+_REGISTRY: dict[str, TaskFactory] = {
     "classification": make_classification_task,
 }
 
-__all__ = ["Task", "get_task", "list_tasks"]
+__all__ = [
+    "Optimizer",
+    "StepContext",
+    "SupervisedState",
+    "SupervisedTask",
+    "Task",
+    "TaskSetup",
+    "get_task",
+    "list_tasks",
+    "register_task",
+]
 
 
 def list_tasks() -> list[str]:
@@ -24,8 +37,12 @@ def list_tasks() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_task(config: ml_collections.ConfigDict, num_classes: int, **kwargs: Any) -> Task:
-    """Builds the task named by `config.task.name` (extra keyword arguments, such as the
-    classification task's `aux_loss_weight`, go to its factory); ConfigError lists the names."""
-    check_choice("task", config.task.name, list_tasks())
-    return _REGISTRY[config.task.name](config, num_classes, **kwargs)
+def register_task(name: str, factory: TaskFactory) -> None:
+    """Makes `config.task.name = name` build its task with `factory(setup)`."""
+    _REGISTRY[name] = factory
+
+
+def get_task(setup: TaskSetup) -> Task:
+    """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
+    check_choice("task", setup.config.task.name, list_tasks())
+    return _REGISTRY[setup.config.task.name](setup)

@@ -1,36 +1,49 @@
 """Classification: softmax cross entropy (optionally label-smoothed, mixup/cutmix on train
 batches, auxiliary-classifier losses), accuracy, and top-k accuracy at eval.
 
+Built with `SupervisedTask` from a loss function and an eval function. Labels may have any
+shape (one per image [B], one per pixel [B, H, W], one per token [B, T]) with logits
+[..., C]; every label outside [0, C) (the 255 "ignore" label of segmentation datasets, -1 for
+padding) is masked out of the loss and of the metric denominators, and the loss is the mean
+over the valid labels.
+
 `config.task` keys: `top_k` (0 disables top-k), `label_smoothing` (eps in [0, 1): target
 1 - eps*(K-1)/K on the label, eps/K elsewhere), `mixup_alpha`, `cutmix_alpha` (>= 0; 0 is
-off; see `jaxlab.tasks.mixing`).
+off; see `jaxlab.tasks.mixing`; image labels only).
 
-Train metrics are `loss` (the per-example objective that is minimized: smoothed, mixed, with
-the auxiliary terms) and `accuracy` (under mixing, against each example's dominant label:
-the original one if lam >= 1/2, else its partner's). Top-k is left out of training to keep
-the step cheap. Eval is never mixed nor smoothed: its `loss` is the plain cross entropy
-(the negative log-likelihood, comparable across recipes), with `accuracy` and
-`top{k}_accuracy`.
+Train metrics are `loss` (the objective that is minimized: smoothed, mixed, with the
+auxiliary terms) and `accuracy` (under mixing, against each example's dominant label: the
+original one if lam >= 1/2, else its partner's). Top-k is left out of training to keep the
+step cheap. Eval is never mixed nor smoothed: its `loss` is the plain cross entropy (the
+negative log-likelihood, comparable across recipes), with `accuracy` and `top{k}_accuracy`.
 
-Auxiliary classifiers (GoogLeNet): with `aux_loss_weight` > 0 the train forward pass makes
-'intermediates' mutable and adds `aux_loss_weight * CE(aux)` for every array the model sows
-under the name 'aux_logits' (mixed and smoothed like the main loss); 'intermediates' is
-dropped from the returned model state.
+Auxiliary classifiers (GoogLeNet built with `aux_logits=True`): the task reads the model's
+`aux_loss_weight`; the train forward pass makes 'intermediates' mutable and adds
+`aux_loss_weight * CE(aux)` for every array the model sows under the name 'aux_logits'
+(mixed and smoothed like the main loss); 'intermediates' is dropped from the model state.
+
+The model is built from `config.model` with `num_classes` from the dataset and, under pmap,
+`bn_axis_name`, each only where the model has that field. With `model.kernel_init='lsuv'`
+the loop rescales every layer to unit output variance on the first train batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import jax
-import jax.numpy as jnp
 import ml_collections
 from flax import traverse_util
 
+import jax.numpy as jnp
+
 from jaxlab import losses
 from jaxlab.config import ConfigError, check_positive
-from jaxlab.tasks import mixing
-from jaxlab.tasks.base import ApplyFn, PyTree, Task
+from jaxlab.metrics import average
+from jaxlab.nn import lsuv_init
+from jaxlab.optim import ema_decay
+from jaxlab.tasks import mixing, tta
+from jaxlab.tasks._shim import build_model
+from jaxlab.tasks.base import Batch, Metrics, PyTree, StepContext, TaskSetup
+from jaxlab.tasks.supervised import ApplyFn, SupervisedTask
 
 AUX_COLLECTION, AUX_NAME = "intermediates", "aux_logits"
 
@@ -71,15 +84,20 @@ def _forward(
 
 
 def classification_metrics(
-    logits: jax.Array, labels: jax.Array, top_k: int
-) -> dict[str, jax.Array]:
-    """Per-example loss, accuracy and (when 0 < top_k < num_classes) top-k accuracy."""
+    logits: jax.Array, labels: jax.Array, top_k: int, weights: jax.Array | None = None
+) -> Metrics:
+    """Masked averages of the cross entropy, the accuracy and (when 0 < top_k < classes)
+    the top-k accuracy; labels outside [0, C) and entries of `weights` 0 do not count."""
+    num_classes = logits.shape[-1]
+    valid = losses.valid_label_mask(labels, num_classes)
+    if weights is not None:
+        valid = valid & losses.broadcast_mask(weights, labels.shape)
     out = {
-        "loss": losses.softmax_cross_entropy(logits, labels),
-        "accuracy": losses.accuracy(logits, labels),
+        "loss": average(losses.softmax_cross_entropy(logits, labels), valid),
+        "accuracy": average(losses.accuracy(logits, labels), valid),
     }
-    if 0 < top_k < logits.shape[-1]:
-        out[f"top{top_k}_accuracy"] = losses.top_k_accuracy(logits, labels, top_k)
+    if 0 < top_k < num_classes:
+        out[f"top{top_k}_accuracy"] = average(losses.top_k_accuracy(logits, labels, top_k), valid)
     return out
 
 
@@ -94,34 +112,60 @@ def _check_config(task: ml_collections.ConfigDict, aux_loss_weight: float) -> No
     check_positive("aux_loss_weight", aux_loss_weight, allow_zero=True)
 
 
-def make_classification_task(
-    config: ml_collections.ConfigDict, num_classes: int, aux_loss_weight: float = 0.0
-) -> Task:
-    """Builds the classification task from `config.task` (see the module docstring).
+def _lsuv(model, variables: PyTree, x: jax.Array) -> PyTree:
+    """LSUV's data-dependent step on `x`, printing the layers' output variances."""
+    variables, variances = lsuv_init(model, variables, x)
+    print(
+        "LSUV output variances: " + ", ".join(f"{k} {v:.3f}" for k, v in variances.items()),
+        flush=True,
+    )
+    return variables
 
-    `aux_loss_weight` > 0 adds the auxiliary classifiers' losses (pass the model's
-    `aux_loss_weight` for a GoogLeNet built with `aux_logits=True`). Raises ConfigError for
-    a negative top_k, alpha or weight, or label_smoothing outside [0, 1).
+
+def make_classification_task(setup: TaskSetup) -> SupervisedTask:
+    """Builds the classification task of `setup.config` (see the module docstring).
+
+    Raises ConfigError for a dataset without classes, a negative top_k or alpha, or a
+    label_smoothing outside [0, 1).
     """
+    config, info = setup.config, setup.info
+    if not getattr(info, "num_classes", None):
+        raise ConfigError(
+            f"task 'classification' needs a dataset with classes; {info.name!r} has none"
+        )
+    num_classes = int(info.num_classes)
+    model = build_model(
+        config.model.name,
+        {k: v for k, v in config.model.to_dict().items() if k != "name"},
+        num_classes=num_classes,
+        bn_axis_name=setup.axis_name,
+    )
+    aux_loss_weight = float(model.aux_loss_weight) if getattr(model, "aux_logits", False) else 0.0
     _check_config(config.task, aux_loss_weight)
     top_k = int(config.task.get("top_k", 5))
     smoothing = float(config.task.get("label_smoothing", 0.0))
     mixup_alpha = float(config.task.get("mixup_alpha", 0.0))
     cutmix_alpha = float(config.task.get("cutmix_alpha", 0.0))
-    aux_loss_weight = float(aux_loss_weight)
     mixes = mixup_alpha > 0 or cutmix_alpha > 0
+    input_key = "image"
 
-    def loss_fn(apply_fn, params, model_state, batch: Mapping[str, jax.Array], rng, train):
-        images, labels = batch["image"], batch["label"]
+    def loss_fn(
+        apply_fn: ApplyFn,
+        params: PyTree,
+        model_state: PyTree,
+        batch: Batch,
+        ctx: StepContext,
+        train: bool,
+    ) -> tuple[jax.Array, tuple[PyTree, Metrics]]:
+        images, labels = batch[input_key], batch["label"]
+        valid = losses.valid_label_mask(labels, num_classes)
         mixed = None
         if train and mixes:
-            # Without mixing the whole rng stays the dropout rng, as before mixing existed.
-            mix_key, rng = jax.random.split(rng)
-            mixed = mixing.mix_batch(mix_key, images, mixup_alpha, cutmix_alpha)
+            mixed = mixing.mix_batch(ctx.rng("mix"), images, mixup_alpha, cutmix_alpha)
             images = mixed.images
         collect_aux = train and aux_loss_weight > 0
         logits, aux, new_state = _forward(
-            apply_fn, params, model_state, images, rng, train, collect_aux
+            apply_fn, params, model_state, images, ctx.rng("dropout"), train, collect_aux
         )
 
         def cross_entropy(out: jax.Array) -> jax.Array:
@@ -133,19 +177,33 @@ def make_classification_task(
         for aux_logits in aux:
             loss = loss + aux_loss_weight * cross_entropy(aux_logits)
         target = labels if mixed is None else mixing.dominant_labels(labels, mixed.perm, mixed.lam)
-        per_example = {"loss": loss, "accuracy": losses.accuracy(logits, target)}
-        return jnp.mean(loss), (new_state, per_example)
+        metrics = {
+            "loss": average(loss, valid),
+            "accuracy": average(losses.accuracy(logits, target), valid),
+        }
+        return losses.masked_mean(loss, valid), (new_state, metrics)
 
-    def eval_fn(apply_fn, params, model_state, batch: Mapping[str, jax.Array]):
-        logits, _, _ = _forward(apply_fn, params, model_state, batch["image"], None, False)
-        return classification_metrics(logits, batch["label"], top_k)
+    def eval_fn(
+        apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Batch, ctx: StepContext
+    ) -> Metrics:
+        logits, _, _ = _forward(apply_fn, params, model_state, batch[input_key], None, False)
+        return classification_metrics(logits, batch["label"], top_k, batch.get("mask"))
 
     train_names = ("loss", "accuracy")
     eval_names = train_names + ((f"top{top_k}_accuracy",) if 0 < top_k < num_classes else ())
-    return Task(
+    return SupervisedTask(
         name="classification",
+        model=model,
         loss_fn=loss_fn,
         eval_fn=eval_fn,
+        optimizer=setup.optimizer(),
+        input_key=input_key,
         train_metric_names=train_names,
         eval_metric_names=eval_names,
+        rng_streams=("params", "dropout", "mix"),
+        ema_decay=ema_decay(config),
+        needs_hvp=config.optimizer.name == "esgd",
+        norms_every=config.log_every_steps if config.get("log_norms") else None,
+        data_init=_lsuv if config.model.get("kernel_init") == "lsuv" else None,
+        evaluator_factories={"tta": tta.make_tta_evaluator},
     )

@@ -8,13 +8,23 @@ as crops of a padded image). `flip,crops` takes both flips of every crop (10 vie
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from jaxlab.config import ConfigError
 from jaxlab.losses import accuracy
-from jaxlab.tasks.base import ApplyFn, EvalFn, PyTree
+from jaxlab.metrics import average
+from jaxlab.tasks.base import Metrics, PyTree, StepContext, TaskSetup
+from jaxlab.tasks.supervised import (
+    ApplyFn,
+    EvalFn,
+    SupervisedState,
+    SupervisedTask,
+    label_weights,
+)
 
 TTA_VIEWS = ("flip", "crops")
 
@@ -51,11 +61,16 @@ def tta_views(x: jax.Array, names: tuple[str, ...], shift: int = 2) -> list[jax.
 
 
 def make_tta_eval_fn(names: tuple[str, ...]) -> EvalFn:
-    """Per-example loss (of the averaged probabilities) and accuracy over the TTA views."""
+    """An eval function (`SupervisedTask`'s `EvalFn`): the masked averages of the loss (of
+    the averaged probabilities) and the accuracy over the TTA views."""
 
     def eval_fn(
-        apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Mapping[str, jax.Array]
-    ) -> dict[str, jax.Array]:
+        apply_fn: ApplyFn,
+        params: PyTree,
+        model_state: PyTree,
+        batch: Mapping[str, jax.Array],
+        ctx: StepContext | None = None,
+    ) -> Metrics:
         variables = {"params": params, **model_state}
         probs = jnp.mean(
             jnp.stack(
@@ -66,10 +81,33 @@ def make_tta_eval_fn(names: tuple[str, ...]) -> EvalFn:
             ),
             axis=0,
         )
-        label_prob = jnp.take_along_axis(probs, batch["label"][:, None], axis=-1)[:, 0]
+        labels = batch["label"]
+        weights = label_weights(batch, labels, probs.shape[-1])
+        safe = jnp.where(weights, labels, 0)
+        label_prob = jnp.take_along_axis(probs, safe[..., None], axis=-1)[..., 0]
         return {
-            "loss": -jnp.log(jnp.maximum(label_prob, 1e-12)),
-            "accuracy": accuracy(jnp.log(probs), batch["label"]),
+            "loss": average(-jnp.log(jnp.maximum(label_prob, 1e-12)), weights),
+            "accuracy": average(accuracy(jnp.log(probs), safe), weights),
         }
 
     return eval_fn
+
+
+def make_tta_evaluator(
+    task: SupervisedTask, setup: TaskSetup, options: ml_collections.ConfigDict
+) -> Any:
+    """The `eval_tta` evaluator of a classification task: the eval split with the views of
+    `options.views` (an eval_tta spec), with the EMA parameters when the task keeps one."""
+    from jaxlab.train.evaluation import DatasetEvaluator  # (jaxlab.train imports tasks)
+
+    eval_fn = make_tta_eval_fn(parse_tta(options.views))
+
+    def eval_step(
+        state: SupervisedState, batch: Mapping[str, jax.Array], carry: PyTree, ctx: StepContext
+    ) -> tuple[PyTree, Metrics]:
+        params = state.ema_params if task.ema_decay is not None else state.params
+        return carry, eval_fn(task.model.apply, params, state.model_state, batch, ctx)
+
+    return DatasetEvaluator(
+        "eval_tta", eval_step, task.rng_streams, every_steps=int(options.get("every_steps", 0))
+    )

@@ -125,7 +125,7 @@ class Parallel:
         return jax.pmap(step, axis_name=DATA_AXIS, donate_argnums=donated)
 
     def compile_eval_step(self, step: Callable[..., PyTree]) -> Callable[..., PyTree]:
-        """jit or pmap of `(state, batch, accum) -> accum`."""
+        """jit or pmap of `(state, batch, carry) -> outputs` (outputs replicated)."""
         if self.mode == "jit":
             return jax.jit(
                 step,
@@ -133,6 +133,31 @@ class Parallel:
                 out_shardings=self.replicated,
             )
         return jax.pmap(step, axis_name=DATA_AXIS)
+
+    def compile_batch_fn(self, fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
+        """jit or pmap of `(state, batch) -> outputs` (outputs replicated)."""
+        if self.mode == "jit":
+            return jax.jit(
+                fn,
+                in_shardings=(self.replicated, self.batch_sharding),
+                out_shardings=self.replicated,
+            )
+        return jax.pmap(fn, axis_name=DATA_AXIS)
+
+    def batch_to_host(self, tree: PyTree) -> PyTree:
+        """Per-example outputs of a compiled step as host arrays of the whole batch: under
+        pmap the per-device parts are joined along the batch axis. (Several processes: each
+        host gets the whole batch under jit; pmap gives each its local part.)"""
+        if self.mode == "pmap":
+            return jax.tree.map(
+                lambda x: (
+                    np.asarray(x).reshape(-1, *np.shape(x)[2:])
+                    if np.ndim(x) > 1
+                    else np.asarray(x)[0]
+                ),
+                tree,
+            )
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
     def replicate(self, tree: PyTree) -> PyTree:
         """Host values -> the layout of the compiled steps (e.g. an empty metric collection)."""

@@ -9,18 +9,20 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import flax.linen as nn
 import jax
 import ml_collections
-import optax
+import numpy as np
 
 from jaxlab import data, optim
 from jaxlab.config import BEST_MODES, PARALLEL_MODES, ConfigError, check_choice, check_positive
-from jaxlab.models import get_model
-from jaxlab.tasks import Task, get_task
+from jaxlab.tasks import Optimizer, Task, TaskSetup, get_task, list_tasks
+from jaxlab.tasks.base import DEFAULT_OPTIMIZER
 from jaxlab.tasks.tta import parse_tta
+from jaxlab.train.evaluation import Evaluator, build_evaluators
+from jaxlab.train.state import init_context
 from jaxlab.train.transfer import load_pretrained, merge_pretrained
 
 PACKAGES = (
@@ -43,10 +45,10 @@ class Experiment:
 
     config: ml_collections.ConfigDict
     info: data.DatasetInfo
-    model: nn.Module
     task: Task
-    tx: optax.GradientTransformationExtraArgs
-    schedule: optax.Schedule
+    setup: TaskSetup
+    evaluators: list[Evaluator]
+    example_batch: dict[str, np.ndarray]  # one train example of zeros (the feature spec)
     num_train_steps: int
     steps_per_epoch: int
     pretrained: dict[str, Any] | None = None  # from config.init_from (host arrays)
@@ -121,16 +123,68 @@ def _validate_common(config: ml_collections.ConfigDict) -> None:
             )
 
 
-def _model_kwargs(config: ml_collections.ConfigDict, info: data.DatasetInfo) -> dict[str, Any]:
-    kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-    kwargs.setdefault("num_classes", info.num_classes)
-    if config.parallel.mode == "pmap":
-        kwargs["bn_axis_name"] = "data"
-    return kwargs
+def optimizer_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """The config `create_optimizer` reads for the named optimizer `name`: the experiment
+    config itself for 'default' (`config.optimizer`, `config.schedule`); for any other name
+    a copy whose `optimizer` is `config.optimizers.<name>` and whose `schedule` is that
+    section's `schedule` if it has one, else `config.schedule`."""
+    if name == DEFAULT_OPTIMIZER:
+        return config
+    sections = config.get("optimizers") or {}
+    if name not in sections:
+        raise ConfigError(
+            f"the task needs optimizer {name!r}: add config.optimizers.{name} (the keys of "
+            f"config.optimizer); configured: {', '.join(sections) or 'none'}"
+        )
+    section = sections[name].to_dict()
+    schedule = section.pop("schedule", None)
+    out = ml_collections.ConfigDict(config.to_dict())
+    out.optimizer = ml_collections.ConfigDict(section)
+    if schedule is not None:
+        out.schedule = ml_collections.ConfigDict(schedule)
+    return out
+
+
+class OptimizerTable(Mapping[str, Optimizer]):
+    """The run's named optimizers, each built through `create_optimizer` / `create_schedule`
+    when the task first asks for it ('default', and every `config.optimizers.<name>`)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, num_train_steps: int) -> None:
+        self.config, self.num_train_steps = config, num_train_steps
+        self.built: dict[str, Optimizer] = {}
+
+    def __getitem__(self, name: str) -> Optimizer:
+        if name not in self.built:
+            sub = optimizer_config(self.config, name)
+            try:
+                self.built[name] = Optimizer(
+                    tx=optim.create_optimizer(sub, self.num_train_steps),
+                    schedule=optim.create_schedule(sub, self.num_train_steps),
+                )
+            except ConfigError as e:
+                if name == DEFAULT_OPTIMIZER:
+                    raise
+                raise ConfigError(f"optimizers.{name}: {e}") from None
+        return self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((DEFAULT_OPTIMIZER, *(self.config.get("optimizers") or {})))
+
+    def __len__(self) -> int:
+        return 1 + len(self.config.get("optimizers") or {})
+
+    def check_all_used(self) -> None:
+        """Raises ConfigError for a `config.optimizers` section the task never asked for."""
+        unused = sorted(set(self.config.get("optimizers") or {}) - set(self.built))
+        if unused:
+            raise ConfigError(
+                f"config.optimizers has {', '.join(unused)}, which task "
+                f"{self.config.task.name!r} does not use; it uses: {', '.join(self.built)}"
+            )
 
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
-    """Validates the whole config and builds dataset info, model, task and optimizer.
+    """Validates the whole config and builds dataset info, task, optimizers and evaluators.
 
     Raises ConfigError (one line, the valid choices) before anything is written.
     """
@@ -139,41 +193,60 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     info = data.get_dataset_info(config)
     spe = data.steps_per_epoch(config, info)
     num_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * spe
-    model = get_model(config.model.name, **_model_kwargs(config, info))
-    x = jax.ShapeDtypeStruct((1, *info.image_shape), jax.numpy.float32)
+    check_choice("task", config.task.name, list_tasks())
+    optimizers = OptimizerTable(config, num_steps)
+    setup = TaskSetup(
+        config=config,
+        info=info,
+        num_train_steps=num_steps,
+        steps_per_epoch=spe,
+        axis_name="data" if config.parallel.mode == "pmap" else None,
+        optimizers=optimizers,
+    )
+    task = get_task(setup)
+    optimizers.check_all_used()
+    example = _example_batch(info)
     try:
-        variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+        abstract = jax.eval_shape(
+            lambda b: task.init_state(b, init_context(task, config.seed)), example
+        )
     except ConfigError:
         raise
     except Exception as e:  # shape errors surface as many exception types inside flax
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in example.items())
         raise ConfigError(
-            f"model {config.model.name!r} cannot take inputs of shape {info.image_shape}: {first}"
+            f"task {task.name!r} with model {config.model.get('name')!r} cannot initialize on "
+            f"the {info.name} examples ({shapes}): {first}"
         ) from None
-    # Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
-    aux = (
-        {"aux_loss_weight": float(model.aux_loss_weight)}
-        if getattr(model, "aux_logits", False)
-        else {}
-    )
-    task = get_task(config, info.num_classes, **aux)
-    if config.best_metric and config.best_metric not in task.eval_metric_names:
+    eval_names = [*task.eval_metric_names]
+    if config.best_metric and config.best_metric not in eval_names:
         raise ConfigError(
-            f"unknown best_metric {config.best_metric!r}; valid choices: "
-            f"{', '.join(task.eval_metric_names)}"
+            f"unknown best_metric {config.best_metric!r}; valid choices: {', '.join(eval_names)}"
         )
     if config.eval_tta:
         parse_tta(config.eval_tta)
-        if "accuracy" not in task.eval_metric_names:
-            raise ConfigError(f"eval_tta needs a classification task, got {config.task.name!r}")
-    tx = optim.create_optimizer(config, num_steps)
-    optim.validate_param_groups(config, variables["params"])
-    schedule = optim.create_schedule(config, num_steps)
+    evaluators = build_evaluators(task, setup)
     pretrained = None
     if config.init_from:
         pretrained = load_pretrained(config.init_from)
+        try:
+            variables = task.variables(abstract)
+        except NotImplementedError as e:
+            raise ConfigError(f"init_from: {e}") from None
         merge_pretrained(variables, pretrained, config.init_head)  # shape check, early
-    return Experiment(config, info, model, task, tx, schedule, num_steps, spe, pretrained)
+    elif config.model.get("kernel_init") == "lsuv" and not task.needs_data_init:
+        raise ConfigError(f"model.kernel_init='lsuv' is not supported by task {task.name!r}")
+    return Experiment(config, info, task, setup, evaluators, example, num_steps, spe, pretrained)
+
+
+def _example_batch(info) -> dict[str, np.ndarray]:  # TEMPORARY until jaxlab.data's spec lands
+    if hasattr(info, "example_batch"):
+        return info.example_batch(1)
+    return {
+        "image": np.zeros((1, *info.image_shape), np.float32),
+        "label": np.zeros((1,), np.int32),
+    }
 
 
 def run_record(config: ml_collections.ConfigDict) -> dict[str, Any]:

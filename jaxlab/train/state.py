@@ -1,31 +1,25 @@
-"""The training state and the metric collections it carries.
+"""The loop's training state: the task's opaque state plus what the loop itself owns.
 
-The state holds everything a resumed run needs to continue bit for bit: the step (which is
-also the data iterator's position, see `jaxlab.data`), parameters, optimizer state, model
-state (batch statistics), the run's base rng, the metric accumulators of the current log
-window and epoch, and the first step whose loss was non-finite (-1 if none).
+The state holds everything a resumed run needs to continue bit for bit: the step, the
+task's state (parameters, optimizer states, EMA teachers, queues, carried recurrent state:
+whatever the task keeps), the run's base rng, the metric accumulators of the current log
+window and epoch, and the first step whose metrics were non-finite (-1 if none). The data
+iterator's position is checkpointed beside it (see `jaxlab.train.loop`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
-from clu import metrics
+
+from jaxlab.tasks import Task
+from jaxlab.tasks.base import Metrics, StepContext, stream_keys
 
 PyTree = Any
-
-TRAIN_STEP_METRICS = {"learning_rate": metrics.LastValue}
-NORM_METRICS = {  # with config.log_norms: averaged over the window's norm steps (its last)
-    "grad_norm": metrics.Average,
-    "update_norm": metrics.Average,
-    "param_norm": metrics.Average,
-}
 
 
 @flax.struct.dataclass
@@ -33,32 +27,11 @@ class TrainState:
     """All state of a run (a pytree; checkpointed whole)."""
 
     step: jax.Array
-    params: PyTree
-    opt_state: PyTree
-    model_state: PyTree
-    rng: jax.Array  # raw uint32 key data of the run's base key
-    train_metrics: metrics.Collection  # accumulated since the last train log
-    epoch_metrics: metrics.Collection  # accumulated since the start of the epoch
+    task: PyTree  # the task's own state, opaque to the loop
+    rng: jax.Array  # raw uint32 key data of the run's base key of per-step rngs
+    train_metrics: Metrics  # accumulated since the last train log
+    epoch_metrics: Metrics  # accumulated since the start of the epoch
     first_nonfinite_step: jax.Array
-    ema_params: PyTree = None
-
-
-def make_collections(
-    train_names: Sequence[str], eval_names: Sequence[str], log_norms: bool = False
-) -> tuple[type[metrics.Collection], type[metrics.Collection], type[metrics.Collection]]:
-    """Returns the clu Collection classes for the train window, the epoch and evaluation.
-
-    Task metrics are per-example averages; the train window also tracks the learning rate
-    and, with `log_norms`, the gradient, update and parameter norms.
-    """
-    train = metrics.Collection.create(
-        **{n: metrics.Average for n in train_names},
-        **TRAIN_STEP_METRICS,
-        **(NORM_METRICS if log_norms else {}),
-    )
-    epoch = metrics.Collection.create(**{n: metrics.Average for n in train_names})
-    evaluation = metrics.Collection.create(**{n: metrics.Average for n in eval_names})
-    return train, epoch, evaluation
 
 
 def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -67,44 +40,49 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
 
 
+def init_context(task: Task, seed: int) -> StepContext:
+    """The StepContext of a task's `init_state`: its streams split from the init key."""
+    init_key, _ = run_keys(seed)
+    return StepContext(step=jnp.zeros((), jnp.int32), rngs=stream_keys(init_key, task.rng_streams))
+
+
+def empty_metrics(abstract: Metrics) -> Metrics:
+    """All-zero accumulators shaped like `abstract` (every metric the loop accumulates is a
+    sum/count structure whose empty state is zeros, as clu's Average and LastValue)."""
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), abstract)
+
+
+def train_metric_shapes(task: Task, example_batch: Mapping[str, Any], seed: int) -> Metrics:
+    """The abstract metrics a task's train step returns (no computation)."""
+
+    def metrics_of(batch: Mapping[str, Any]) -> Metrics:
+        ctx = init_context(task, seed)
+        return task.train_step(task.init_state(batch, ctx), batch, ctx)[1]
+
+    return jax.eval_shape(metrics_of, example_batch)
+
+
 def make_init_fn(
-    model: nn.Module,
-    tx: optax.GradientTransformation,
-    input_shape: Sequence[int],
-    seed: int,
-    train_collection: type[metrics.Collection],
-    epoch_collection: type[metrics.Collection],
-    use_ema: bool = False,
+    task: Task, example_batch: Mapping[str, Any], seed: int
 ) -> Callable[..., TrainState]:
     """Returns a pure function building the initial state (run it under jit or eval_shape).
 
-    Called with no argument it initializes the model from the seed; called with a dict of
-    variables ({'params': ..., 'batch_stats': ...}, e.g. pretrained ones) it starts from them.
+    Called with no argument it initializes the task from the seed; called with a task state
+    (e.g. one holding pretrained variables) it starts from that.
     """
+    metric_shapes = train_metric_shapes(task, example_batch, seed)
 
-    def init(variables: dict[str, PyTree] | None = None) -> TrainState:
-        init_key, step_key = run_keys(seed)
-        if variables is None:
-            params_key, dropout_key = jax.random.split(init_key)
-            x = jnp.zeros((1, *input_shape), jnp.float32)
-            variables = model.init({"params": params_key, "dropout": dropout_key}, x, train=False)
-        variables = dict(variables)
-        params = variables.pop("params")
+    def init(task_state: PyTree | None = None) -> TrainState:
+        _, step_key = run_keys(seed)
+        if task_state is None:
+            task_state = task.init_state(example_batch, init_context(task, seed))
         return TrainState(
             step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=tx.init(params),
-            model_state=variables,
+            task=task_state,
             rng=jax.random.key_data(step_key),
-            train_metrics=train_collection.empty(),
-            epoch_metrics=epoch_collection.empty(),
+            train_metrics=empty_metrics(metric_shapes),
+            epoch_metrics=empty_metrics(metric_shapes),
             first_nonfinite_step=jnp.full((), -1, jnp.int32),
-            ema_params=jax.tree.map(jnp.copy, params) if use_ema else None,
         )
 
     return init
-
-
-def count_params(params: PyTree) -> int:
-    """Total number of scalars in a parameter pytree."""
-    return int(sum(x.size for x in jax.tree.leaves(params)))
