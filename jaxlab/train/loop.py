@@ -139,7 +139,7 @@ def _train(trainer: Trainer) -> dict[str, float]:
                 or early.stopped_at == step
             ) and step != last_saved:
                 write(trainer.flush())  # logged before the checkpoint that covers them
-                trainer.save(step, evaluated, early, data_state_of(train_iter, step))
+                trainer.save(step, evaluated, early, data_state_of(train_iter))
                 last_saved = step
             if early.stopped_at == step:
                 break

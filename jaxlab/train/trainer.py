@@ -164,7 +164,7 @@ class Trainer:
         step: int,
         eval_metrics: dict[str, float] | None,
         early: EarlyStopping | None,
-        data_state: dict[str, Any],
+        data_state: dict[str, Any] | None,
     ) -> None:
         """Checkpoints the current state with the data position and the eval metrics."""
         self.check_finite()
@@ -193,11 +193,11 @@ class Trainer:
         )
 
 
-def data_state_of(iterator: Any, step: int) -> dict[str, Any]:
-    """The iterator's opaque position (`get_state()`), else the step (the position of the
-    step-indexed TFDS streams)."""
+def data_state_of(iterator: Any) -> dict[str, Any] | None:
+    """The iterator's opaque position (`get_state()`), or None for an iterator without one
+    (then the step is its position)."""
     get_state = getattr(iterator, "get_state", None)
-    return dict(get_state()) if get_state else {"step": int(step)}
+    return dict(get_state()) if get_state else None
 
 
 def host_scalars(values: Mapping[str, Any]) -> dict[str, float]:
