@@ -3,11 +3,11 @@
 Both sides train the same model (`config.model`) with the same optax optimizer (the
 experiment's `tx`), from the same initial parameters, on the same batches, in one process:
 
-- **loop**: `jaxlab.train.loop._Run` (the real compiled train step, metric accumulators and
-  batch feeding of `train_and_evaluate`) driven the way `_train` drives it: a host loop over
-  steps that hands each batch to the step with `Parallel.step_input`, calls `report(step)`
-  every step and, on the log and epoch grids, swaps in empty metric accumulators and
-  fetches, computes and checks the filled ones one step later. Left out: evaluation,
+- **loop**: `jaxlab.train.Trainer` (the real compiled train step, metric accumulators and
+  batch feeding of `train_and_evaluate`) driven the way the loop drives it: a host loop
+  over steps that hands each batch to `Trainer.train_one_step`, calls `report(step)` every
+  step and, on the log and epoch grids, fetches, computes and checks the filled
+  accumulators once they are ready. Left out: evaluation,
   checkpoints, metric writers and the progress line (I/O, not the per-step cost we compare).
 - **minimal**: params, batch statistics and optimizer state as plain pytrees, one
   `jax.jit(step, donate_argnums=(0, 1, 2))` doing `value_and_grad` of the mean softmax cross
@@ -52,9 +52,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxlab import data
 from jaxlab.config import check_choice, check_positive
-from jaxlab.train.loop import _Run, _scalars
-from jaxlab.train.setup import Experiment, build_experiment
-from jaxlab.train.state import TrainState, run_keys
+from jaxlab.train import Experiment, Trainer, build_experiment
+from jaxlab.train.reporting import finite_scalars
+from jaxlab.train.state import run_keys
 
 PyTree = Any
 Batch = dict[str, np.ndarray]
@@ -107,14 +107,14 @@ def default_warmup(exp: Experiment) -> int:
 class LoopDriver:
     """The loop's compiled step and per-step host work, without checkpoints or writers.
 
-    Calls the loop's own per-step function (`_Run.train_one_step`) as `_train` does; see the
-    module docstring for what is left out.
+    Calls `Trainer.train_one_step` as the loop does; see the module docstring for what is
+    left out.
     """
 
     def __init__(self, exp: Experiment, total_steps: int, batches: Iterator[Batch]) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="jaxlab-bench-")
-        self.run = _Run(exp, self._tmp.name)  # its Checkpointer never saves here
-        self.state: TrainState = self.run.initial_state()[0]  # fresh: the workdir is empty
+        self.trainer = Trainer(exp, self._tmp.name)  # its Checkpointer never saves here
+        self.trainer.start(self.trainer.initial_state()[0])  # fresh: the workdir is empty
         self.step = 0
         self.total = total_steps
         self.report = periodic_actions.ReportProgress(
@@ -124,18 +124,20 @@ class LoopDriver:
         self.last_logged: dict[str, float] = {}
 
     def run_steps(self, n: int) -> None:
-        """Runs `n` steps as `_train` does (`_Run.train_one_step`), then waits for the device."""
-        state, step = self.state, self.step
+        """Runs `n` steps as the loop does (`Trainer.train_one_step`), then waits for the
+        device."""
+        step = self.step
         for _ in range(n):
-            state, logged = self.run.train_one_step(state, next(self.batches), step, self.total)
+            logged = self.trainer.train_one_step(next(self.batches), step, self.total)
             step += 1
             self.report(step)
             for item in logged:
-                self.last_logged.update(_scalars(item.kind, item.values))
-        self.state, self.step = jax.block_until_ready(state), step
+                self.last_logged.update(finite_scalars(item.kind, item.values))
+        jax.block_until_ready(self.trainer.state)
+        self.step = step
 
     def close(self) -> None:
-        self.run.checkpointer.close()
+        self.trainer.checkpointer.close()
         self._tmp.cleanup()
 
 
@@ -146,7 +148,7 @@ def make_minimal_step(
 
     The initial variables are the loop's (same seed and keys as `make_init_fn`).
     """
-    model, tx = exp.model, exp.tx
+    model, tx = exp.task.model, exp.task.optimizer.tx
     init_key, _ = run_keys(exp.config.seed)
     params_key, dropout_key = jax.random.split(init_key)
     x = jnp.zeros((1, *exp.info.image_shape), jnp.float32)

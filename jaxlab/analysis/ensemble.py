@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxlab import data
 from jaxlab.config import ConfigError
-from jaxlab.train.checkpoint import Checkpointer
+from jaxlab.train.checkpoint import Checkpointer, variables_of
 from jaxlab.train.setup import Experiment, build_experiment
 
 
@@ -57,11 +57,7 @@ def load_members(workdir: str, which: str = "latest") -> list[Member]:
         members = []
         for step in steps:
             state = ckpt.restore_raw(step)
-            members.append(
-                Member(
-                    workdir, step, {"params": state["params"], **(state.get("model_state") or {})}
-                )
-            )
+            members.append(Member(workdir, step, variables_of(state)))
         return members
     finally:
         ckpt.close()
@@ -75,7 +71,7 @@ def evaluate_ensemble(
     All members must be the model of `config` (the first member's run config).
     """
     exp = exp or build_experiment(config)
-    predict = jax.jit(lambda v, x: jax.nn.softmax(exp.model.apply(v, x, train=False), -1))
+    predict = jax.jit(lambda v, x: jax.nn.softmax(exp.task.model.apply(v, x, train=False), -1))
     correct = np.zeros(len(members))
     ensemble_correct, count = 0.0, 0.0
     for batch in data.create_eval_iterator(config, exp.info):

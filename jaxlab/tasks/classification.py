@@ -33,8 +33,6 @@ import jax
 import ml_collections
 from flax import traverse_util
 
-import jax.numpy as jnp
-
 from jaxlab import losses
 from jaxlab.config import ConfigError, check_positive
 from jaxlab.metrics import average

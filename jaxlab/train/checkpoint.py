@@ -19,6 +19,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
+from jaxlab.config import ConfigError
+
 PyTree = Any
 
 
@@ -99,11 +101,20 @@ class Checkpointer:
         out = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
         return jax.tree.map(np.asarray, out["state"])
 
-    def wait(self) -> None:
-        """Blocks until pending asynchronous saves are complete."""
-        self._manager.wait_until_finished()
-
     def close(self) -> None:
         """Waits for pending saves and releases the manager."""
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def variables_of(raw_state: dict[str, PyTree]) -> dict[str, PyTree]:
+    """The model variables {'params': ..., **model_state} of a raw restored state
+    (`restore_raw`) of a one-model task; ConfigError for a state without them (a task of
+    several models, or a checkpoint of an older layout)."""
+    task = raw_state.get("task") or {}
+    if not isinstance(task, dict) or "params" not in task:
+        raise ConfigError(
+            "the checkpoint holds no single model's variables (task state keys: "
+            f"{', '.join(task) if isinstance(task, dict) else type(task).__name__})"
+        )
+    return {"params": task["params"], **(task.get("model_state") or {})}

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from jaxlab.config import ConfigError
-from jaxlab.train.checkpoint import Checkpointer
+from jaxlab.train.checkpoint import Checkpointer, variables_of
 
 PyTree = Any
 
@@ -64,7 +64,9 @@ def load_pretrained(workdir: str) -> dict[str, PyTree]:
         state = ckpt.restore_raw(step)
     finally:
         ckpt.close()
-    return {"params": state["params"], "model_state": state.get("model_state") or {}}
+    variables = variables_of(state)
+    params = variables.pop("params")
+    return {"params": params, "model_state": variables}
 
 
 def merge_pretrained(

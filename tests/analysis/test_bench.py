@@ -12,7 +12,7 @@ import pytest
 
 from jaxlab.analysis.bench import BenchResult, benchmark, format_table, make_minimal_step
 from jaxlab.config import ConfigError
-from jaxlab.train.loop import _Run
+from jaxlab.train import Trainer
 from jaxlab.train.setup import build_experiment
 
 pytestmark = pytest.mark.slow
@@ -68,16 +68,17 @@ def test_minimal_step_trains_like_the_loop_step(bench_config, tmp_path):
     """Same initial parameters and, after one step on the same batch, the same parameters:
     the benchmark compares the same computation, not two different trainings."""
     exp = build_experiment(bench_config)
-    run = _Run(exp, str(tmp_path))
-    state = run.parallel.init_state(run.init_fn)
+    run = Trainer(exp, str(tmp_path))
+    run.start(run.initial_state()[0])
     step_fn, params, model_state, opt_state = make_minimal_step(exp)
-    jax.tree.map(np.testing.assert_array_equal, params, state.params)
+    jax.tree.map(np.testing.assert_array_equal, params, run.state.task.params)
     rng = np.random.default_rng(0)
     batch = {
         "image": rng.random((128, 8, 8, 1), np.float32),
         "label": rng.integers(0, 10, 128).astype(np.int32),
     }
-    state = run.state_of(run.train_one_step(state, batch, 0, 10)[0])
+    run.train_one_step(batch, 0, 10)
+    state = run.state.task
     params, model_state, _, loss = step_fn(
         params, model_state, opt_state, batch["image"], batch["label"]
     )

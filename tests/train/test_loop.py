@@ -12,9 +12,9 @@ import pytest
 from jaxlab.config import ConfigError
 from jaxlab.train import NonFiniteLossError, WorkdirBusyError, train_and_evaluate
 from jaxlab.train.checkpoint import Checkpointer
+from jaxlab.train.reporting import read_metrics
 from jaxlab.train.stepper import MAX_STEPS_AHEAD
 from jaxlab.train.workdir import workdir_lock
-from jaxlab.train.reporting import read_metrics
 
 pytestmark = pytest.mark.slow
 
