@@ -103,7 +103,8 @@ def test_two_optimizers_update_only_their_own_model(data_dir, tmp_path):
     same(after_g.disc, state.disc)
     same(after_g.disc_opt, state.disc_opt)
     changed = lambda a, b: any(  # noqa: E731
-        not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+        not np.array_equal(x, y)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
     assert changed(after_d.disc, state.disc) and changed(after_g.gen, state.gen)
 
