@@ -40,6 +40,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.augment = ""  # comma-separated train-only ops, e.g. "flip_lr,pad_crop"
     c.dataset.train_host_sharding = "interleave"  # or "split" (tfds.split_for_jax_process)
     c.dataset.prefetch = 2
+    # >= 2: each train example carries 'views' [V, H, W, C] instead of 'image': V draws of
+    # the augment ops on its image (two-view / contrastive methods); eval keeps 'image'.
+    c.dataset.num_views = 0
+    c.dataset.seq_len = 32  # token datasets (markov_tokens): tokens per window (truncated BPTT)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "small_cnn"

@@ -1,9 +1,10 @@
-"""The datasets jaxlab knows, their TFDS builders, sizes and the checks of `config.dataset`.
+"""The TFDS datasets: their builders, splits, sizes, feature specs and config checks.
 
 Everything here runs before training starts and raises `ConfigError` (one line naming the
-problem and the valid choices) for any bad input: an unknown dataset, split or augment op,
-a dataset that is not prepared in the data dir (this machine cannot download), a batch size
-that does not divide among the processes or leaves an epoch empty.
+problem and the valid choices) for any bad input: an unknown split or augment op, a dataset
+that is not prepared in the data dir (this machine cannot download), a batch size that
+leaves an epoch empty. Which datasets exist, and what kind of labels each has, is the table
+`jaxlab.data.tfds_source.TFDS_SOURCES`.
 
 Example counts come from the data as TFDS yields it (`as_dataset(...).cardinality()`, which
 TFDS sets from its metadata without reading a record), not from `info.splits` alone: under
@@ -15,7 +16,6 @@ reported here must match what the iterators yield.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import math
 import os
@@ -25,31 +25,22 @@ import tensorflow_datasets as tfds
 
 from jaxlab.config import ConfigError, check_choice, check_positive
 from jaxlab.data import digits as _digits  # noqa: F401  (registers the 'digits' builder)
-from jaxlab.data.preprocess import FIXED_SIZE, NORMALIZATION, parse_augment
+from jaxlab.data import shapes_seg as _shapes_seg  # noqa: F401  (registers 'shapes_seg')
+from jaxlab.data.augment import parse_augment
+from jaxlab.data.features import SPATIAL_KINDS, DatasetInfo, Feature
+from jaxlab.data.preprocess import FIXED_SIZE
+from jaxlab.data.registry import get_source, num_views
+from jaxlab.data.tfds_source import TfdsSource
 
 TRAIN_HOST_SHARDING = ("interleave", "split")
-OFFLINE_DATASETS = ("digits",)  # prepared from files that ship with an installed package
-# Datasets whose files TFDS cannot download itself: where to get them.
-MANUAL_DOWNLOAD = {
-    "imagenet2012": "put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (from "
-    "image-net.org, after registering) in a folder DIR",
-}
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What the model and the loop need to know about a dataset and the configured splits."""
-
-    name: str
-    num_classes: int
-    image_shape: tuple[int, int, int]  # H, W, C of the preprocessed image
-    num_train_examples: int  # size of config.dataset.train_split
-    num_eval_examples: int  # size of config.dataset.eval_split
-
-
-def list_datasets() -> list[str]:
-    """Returns the names `config.dataset.name` accepts, sorted."""
-    return sorted(NORMALIZATION)
+def tfds_source(config: ml_collections.ConfigDict) -> TfdsSource:
+    """The TfdsSource `config.dataset.name` names (ConfigError when it names none)."""
+    source = get_source(config.dataset.name)
+    if not isinstance(source, TfdsSource):
+        raise ConfigError(f"dataset {config.dataset.name!r} is not a TFDS dataset")
+    return source
 
 
 def resolve_data_dir(config: ml_collections.ConfigDict) -> str:
@@ -58,31 +49,33 @@ def resolve_data_dir(config: ml_collections.ConfigDict) -> str:
     return os.path.abspath(os.path.expanduser(data_dir))
 
 
-def validate_data_config(config: ml_collections.ConfigDict, process_count: int = 1) -> None:
-    """Checks `config.dataset` and the batch sizes without reading any data.
+def validate_tfds_config(config: ml_collections.ConfigDict, source: TfdsSource) -> None:
+    """Checks the keys a TFDS dataset reads, without reading any data.
 
-    Raises ConfigError for an unknown dataset name, an unknown augment op, an unknown
-    `train_host_sharding`, a batch size or eval batch size that is not a positive multiple
-    of `process_count`, a negative `shuffle_buffer` or `prefetch`.
+    Raises ConfigError for an unknown augment op, an unknown `train_host_sharding`, a
+    negative `shuffle_buffer`, or `num_views` >= 2 where views cannot be made (a dataset
+    with masks, whose views would need one mask each; no augmentation to tell them apart).
     """
-    check_positive("process_count", process_count, integer=True)
-    check_choice("dataset", config.dataset.name, list_datasets())
-    parse_augment(config.dataset.augment)
+    ops = parse_augment(config.dataset.augment)
     check_choice(
         "dataset.train_host_sharding", config.dataset.train_host_sharding, TRAIN_HOST_SHARDING
     )
-    for key in ("batch_size", "eval_batch_size"):
-        value = config[key]
-        check_positive(key, value, integer=True)
-        if value % process_count:
-            raise ConfigError(
-                f"{key} {value} is not divisible by the process count {process_count}; "
-                f"use a multiple of {process_count}"
-            )
     check_positive(
         "dataset.shuffle_buffer", config.dataset.shuffle_buffer, allow_zero=True, integer=True
     )
-    check_positive("dataset.prefetch", config.dataset.prefetch, allow_zero=True, integer=True)
+    views = num_views(config)
+    if views >= 2:
+        name = config.dataset.name
+        if source.label_kind in SPATIAL_KINDS:
+            raise ConfigError(
+                f"dataset.num_views {views} needs a dataset whose only spatial feature is its "
+                f"image; {name!r} also has a {source.label_kind}"
+            )
+        if not ops and name not in FIXED_SIZE:
+            raise ConfigError(
+                f"dataset.num_views {views} needs dataset.augment ops (the views of {name!r} "
+                "would all be the same image)"
+            )
 
 
 @contextlib.contextmanager
@@ -113,12 +106,12 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     dataset must already be prepared there, else ConfigError with how to prepare it.
     """
     name = config.dataset.name
-    check_choice("dataset", name, list_datasets())
+    source = tfds_source(config)
     data_dir = resolve_data_dir(config)
     builder = tfds.builder(name, data_dir=data_dir)
     if builder.is_prepared():
         return builder
-    if name in OFFLINE_DATASETS:
+    if source.offline:
         _prepare_offline(builder, data_dir)
         # A fresh builder reads the metadata written by whichever process prepared it.
         return tfds.builder(name, data_dir=data_dir)
@@ -126,9 +119,9 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
         builder.as_dataset(split=config.dataset.train_split)
     except Exception:  # TFDS raises AssertionError, ValueError, ...
         how = f"`tfds build {name} --data_dir {data_dir}`"
-        if name in MANUAL_DOWNLOAD:
+        if source.manual_download:
             how = (
-                f"{MANUAL_DOWNLOAD[name]}, then "
+                f"{source.manual_download}, then "
                 f"`tfds build {name} --manual_dir DIR --data_dir {data_dir}`"
             )
         raise ConfigError(
@@ -180,24 +173,49 @@ def process_split_sizes(
     return [count_examples(builder, part) for part in parts]
 
 
-def get_dataset_info(config: ml_collections.ConfigDict) -> DatasetInfo:
-    """Returns the DatasetInfo of `config.dataset`, preparing `digits` on first use.
-
-    Raises ConfigError for an unknown dataset or split, or a dataset not prepared in the
-    data dir (`config.dataset.data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets).
-    """
-    builder = get_builder(config)
-    _check_split(builder, "dataset.train_split", config.dataset.train_split)
-    _check_split(builder, "dataset.eval_split", config.dataset.eval_split)
-    features = builder.info.features
-    shape = features["image"].shape
+def example_features(
+    config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder
+) -> dict[str, Feature]:
+    """The spec of a preprocessed example ('image' float32, 'label' int32), before views."""
+    source = tfds_source(config)
+    tfds_features = builder.info.features
+    shape = tfds_features["image"].shape
     fixed = FIXED_SIZE.get(config.dataset.name)
     if fixed is not None:  # images of varying sizes, decoded to a fixed square
         shape = (fixed.size, fixed.size, shape[-1])
+    label_shape = tfds_features["label"].shape if source.label_kind == "mask" else ()
+    return {
+        "image": Feature(shape, "float32", "image"),
+        "label": Feature(label_shape, "int32", source.label_kind, source.ignore_value),
+    }
+
+
+def get_dataset_info(config: ml_collections.ConfigDict) -> DatasetInfo:
+    """Returns the DatasetInfo of `config.dataset`, preparing an offline dataset on first use.
+
+    Train and eval examples have the same features, except that with `num_views` V >= 2
+    train examples hold 'views' float32 [V, H, W, C] instead of 'image'. Raises
+    ConfigError for an unknown dataset or split, or a dataset not prepared in the data dir
+    (`config.dataset.data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets).
+    """
+    source = tfds_source(config)
+    builder = get_builder(config)
+    _check_split(builder, "dataset.train_split", config.dataset.train_split)
+    _check_split(builder, "dataset.eval_split", config.dataset.eval_split)
+    eval_features = example_features(config, builder)
+    features = dict(eval_features)
+    views = num_views(config)
+    if views >= 2:
+        image = features.pop("image")
+        features = {"views": Feature((views, *image.shape), image.dtype, "image"), **features}
+    num_classes = source.num_classes
+    if num_classes is None:
+        num_classes = int(builder.info.features["label"].num_classes)
     return DatasetInfo(
         name=config.dataset.name,
-        num_classes=int(features["label"].num_classes),
-        image_shape=tuple(int(d) for d in shape),
+        features=features,
+        eval_features=eval_features,
+        num_classes=num_classes,
         num_train_examples=count_examples(builder, config.dataset.train_split),
         num_eval_examples=count_examples(builder, config.dataset.eval_split),
     )
@@ -223,7 +241,6 @@ def num_eval_batches(
     Every process yields this many (padding with masked examples), since a multi-process
     jit needs the same number of steps everywhere.
     """
-    validate_data_config(config, process_count)
     local_batch = config.eval_batch_size // process_count
     if process_count == 1:
         largest = info.num_eval_examples

@@ -1,14 +1,19 @@
-"""tf.data input pipelines: the infinite, resumable train stream and the exact, padded eval pass.
+"""tf.data input pipelines of the TFDS datasets: the infinite, resumable train stream and the
+exact, padded eval pass.
 
-Both yield process-local numpy batches: {'image': float32 [B, H, W, C], 'label': int32 [B]}
-(eval adds 'mask': float32 [B], 1 for a real example, 0 for padding). The loop assembles the
-global `jax.Array`s from them; nothing here calls JAX (tf.data runs its own threads).
+Both yield process-local numpy batches with the keys of the DatasetInfo's features: for an
+image classification set {'image': float32 [B, H, W, C], 'label': int32 [B]}, for a
+segmentation set 'label' int32 [B, H, W] (eval adds 'mask': float32 [B], 1 for a real
+example, 0 for padding; with `dataset.num_views` V >= 2, train batches hold 'views' float32
+[B, V, H, W, C] instead of 'image'). The loop assembles the global `jax.Array`s from them;
+nothing here calls JAX (tf.data runs its own threads).
 
 Randomness is a pure function of config.seed: epoch `e` is shuffled with a seed folded from
 (seed, e), and example `i` of epoch `e` is augmented with a seed folded from (seed, e, i),
-where `i` is the example's position in the epoch's global order. So the stream depends on
-(seed, dataset, splits, batch_size, augment) alone, and starting at step `s` yields exactly
-what a stream started at 0 yields from step `s` on.
+where `i` is the example's position in the epoch's global order (view `v` of it from
+fold_in(that seed, v)). So the stream depends on (seed, dataset, splits, batch_size,
+augment, num_views) alone, and starting at step `s` yields exactly what a stream started
+at 0 yields from step `s` on.
 """
 
 from __future__ import annotations
@@ -20,16 +25,16 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jaxlab.config import ConfigError
+from jaxlab.data.augment import parse_augment
 from jaxlab.data.datasets import (
-    DatasetInfo,
     get_builder,
     num_eval_batches,
     process_split_sizes,
     steps_per_epoch,
-    validate_data_config,
 )
-from jaxlab.data.preprocess import FIXED_SIZE, parse_augment, preprocess_image
+from jaxlab.data.features import EVAL_MASK, DatasetInfo, padding_example
+from jaxlab.data.preprocess import FIXED_SIZE, preprocess_example
+from jaxlab.data.registry import num_views
 
 _NUM_EPOCHS = 2**62  # "forever" for tf.data.Dataset.range
 _SHUFFLE_STREAM, _AUGMENT_STREAM = 0, 1  # fold-in tags that separate the two uses of a key
@@ -43,16 +48,10 @@ def _hide_accelerators_from_tf() -> None:
         pass  # devices already initialized, or no GPU support: nothing to hide
 
 
-def _check_process(process_index: int, process_count: int) -> None:
-    if not (isinstance(process_count, int) and process_count >= 1):
-        raise ConfigError(f"process_count must be an integer >= 1, got {process_count!r}")
-    if not (isinstance(process_index, int) and 0 <= process_index < process_count):
-        raise ConfigError(f"process_index must be in [0, {process_count}), got {process_index!r}")
-
-
 def _read(builder: tfds.core.DatasetBuilder, split: object) -> tf.data.Dataset:
-    """The split's (image, int32 label) pairs in a fixed order; the image is uint8, or its
-    undecoded JPEG bytes for a dataset of `FIXED_SIZE` (decoded later, only the crop)."""
+    """The split's {'image', 'label'} examples in a fixed order: the image uint8, or its
+    undecoded JPEG bytes for a dataset of `FIXED_SIZE` (decoded later, only the crop); the
+    label (class index or per-pixel map) int32."""
     decoders = None
     if builder.name in FIXED_SIZE:
         decoders = {"image": tfds.decode.SkipDecoding()}
@@ -79,7 +78,8 @@ def create_train_iterator(
 ) -> Iterator[dict[str, np.ndarray]]:
     """The infinite train stream of this process's batches, starting at global step `start_step`.
 
-    Each epoch is a fresh shuffle (buffer `config.dataset.shuffle_buffer`; the whole split
+    Expects a validated config (`jaxlab.data.create_train_iterator` checks it). Each epoch
+    is a fresh shuffle (buffer `config.dataset.shuffle_buffer`; the whole split
     when the buffer is at least its size, no shuffling when 0) cut into
     `steps_per_epoch(config, info)` full global batches; the remainder is dropped. Resuming
     at `start_step` skips only inside the current epoch, on the raw examples (before scaling
@@ -99,10 +99,6 @@ def create_train_iterator(
       depend on the process count (a run is reproducible for a fixed process count).
     """
     _hide_accelerators_from_tf()
-    validate_data_config(config, process_count)
-    _check_process(process_index, process_count)
-    if not (isinstance(start_step, int) and start_step >= 0):
-        raise ConfigError(f"start_step must be an integer >= 0, got {start_step!r}")
     ops = parse_augment(config.dataset.augment)
     steps = steps_per_epoch(config, info)
     local_batch = config.batch_size // process_count
@@ -152,14 +148,33 @@ def create_train_iterator(
     ds = tf.data.Dataset.range(start_epoch, _NUM_EPOCHS).flat_map(epoch_examples)
     ds = ds.skip(step_in_epoch * local_batch)  # raw uint8 examples: not yet augmented
 
+    name, views = config.dataset.name, num_views(config)
+    features = info.eval_features  # a train example's spec before its views are made
+
     def preprocess(ex: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         seed = None
-        if ops or config.dataset.name in FIXED_SIZE:
+        if ops or views or name in FIXED_SIZE:
             seed = tf.random.experimental.stateless_fold_in(root_key, ex["epoch"])
             seed = tf.random.experimental.stateless_fold_in(seed, _AUGMENT_STREAM)
             seed = tf.random.experimental.stateless_fold_in(seed, ex["index"])
-        image = preprocess_image(ex["image"], config.dataset.name, ops, seed, training=True)
-        return {"image": image, "label": ex["label"]}
+        raw = {key: ex[key] for key in features}
+        if not views:
+            return preprocess_example(raw, name, features, ops, seed, training=True)
+        outs = [
+            preprocess_example(
+                raw,
+                name,
+                features,
+                ops,
+                tf.random.experimental.stateless_fold_in(seed, view),
+                training=True,
+            )
+            for view in range(views)
+        ]
+        # Only the image differs between views (validate_tfds_config: no masks with views).
+        out = {key: value for key, value in outs[0].items() if key != "image"}
+        out["views"] = tf.stack([o["image"] for o in outs])
+        return out
 
     ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(local_batch, drop_remainder=True)
@@ -178,12 +193,17 @@ def create_eval_iterator(
 
     The part is `tfds.split_for_jax_process(config.dataset.eval_split, ...)`, in order, not
     augmented. Batches hold `eval_batch_size // process_count` examples with a 'mask'; the
-    last ones are padded with zero images of mask 0, so every process yields the same number
-    of batches and every eval example has mask 1 exactly once over all processes.
+    last ones are padded with zero examples of mask 0 (built from `info.eval_features`), so
+    every process yields the same number of batches and every eval example has mask 1
+    exactly once over all processes.
+
+    `clu.deterministic_data.pad_dataset` does this padding too, but is not used: its mask is
+    bool (jaxlab's is float32, multiplied into metrics), and it pads with the zeros of the
+    pipeline's element_spec, where jaxlab pads every source (TFDS or numpy-generated) with
+    one helper from the declared spec, so a pipeline that drifts from its DatasetInfo fails
+    here (concatenate) instead of feeding wrong shapes to a compiled step.
     """
     _hide_accelerators_from_tf()
-    validate_data_config(config, process_count)
-    _check_process(process_index, process_count)
     local_batch = config.eval_batch_size // process_count
     builder = get_builder(config)
     split = tfds.split_for_jax_process(
@@ -197,20 +217,16 @@ def create_eval_iterator(
             f"{info.name} eval part {process_index} does not fit {num_batches} batches"
         )
 
+    features = info.eval_features
     ds = _read(builder, split).map(
         lambda ex: {
-            "image": preprocess_image(ex["image"], config.dataset.name, training=False),
-            "label": ex["label"],
-            "mask": tf.constant(1.0, tf.float32),
+            **preprocess_example(ex, config.dataset.name, features, training=False),
+            EVAL_MASK: tf.constant(1.0, tf.float32),
         },
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    pad = {
-        "image": tf.zeros(info.image_shape, tf.float32),
-        "label": tf.constant(0, tf.int32),
-        "mask": tf.constant(0.0, tf.float32),
-    }
-    ds = ds.concatenate(tf.data.Dataset.from_tensors(pad).repeat(padding))
+    pad = tf.data.Dataset.from_tensors(padding_example(features))
+    ds = ds.concatenate(pad.repeat(padding))
     ds = ds.batch(local_batch, drop_remainder=True)
     ds = _deterministic(ds.prefetch(config.dataset.prefetch))
     return iter(tfds.as_numpy(ds))

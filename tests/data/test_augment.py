@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from jaxlab import data
 from jaxlab.config import ConfigError, default_config
-from jaxlab.data import preprocess
+from jaxlab.data import augment, preprocess
+from tests.data.helpers import on_image
 
 SEEDS = [tf.constant([7, s], tf.int32) for s in range(16)]
 FULL_SPEC = (
@@ -27,7 +28,7 @@ def test_flip_ud_mirrors_or_keeps():
     flipped = image.numpy()[::-1]
     outcomes = set()
     for seed in SEEDS:
-        out = preprocess.flip_ud(image, seed).numpy()
+        out = on_image(augment.flip_ud, image, seed).numpy()
         assert np.array_equal(out, image.numpy()) or np.array_equal(out, flipped)
         outcomes.add(np.array_equal(out, flipped))
     assert outcomes == {True, False}
@@ -39,7 +40,7 @@ def test_pad_crop_padding_argument(padding):
     padded = np.pad(image.numpy(), [(padding, padding), (padding, padding), (0, 0)])
     offsets = set()
     for seed in SEEDS:
-        out = preprocess.pad_crop(image, seed, padding=padding).numpy()
+        out = on_image(augment.pad_crop, image, seed, padding=padding).numpy()
         found = [
             (dy, dx)
             for dy in range(2 * padding + 1)
@@ -60,7 +61,7 @@ def test_random_resized_crop_keeps_the_shape_and_zooms(shape):
     image = tf.constant(ramp)
     spans = []
     for seed in SEEDS:
-        out = preprocess.random_resized_crop(image, seed, min_area=0.2).numpy()
+        out = on_image(augment.random_resized_crop, image, seed, min_area=0.2).numpy()
         assert out.shape == shape and out.dtype == np.float32
         assert (out >= -1e-6).all() and (out <= 1 + 1e-6).all()
         np.testing.assert_allclose(out, np.broadcast_to(out[:1], shape), atol=1e-6)
@@ -70,7 +71,8 @@ def test_random_resized_crop_keeps_the_shape_and_zooms(shape):
     # min_area 1 on a square image: the only box is the whole image.
     square = _image((8, 8, 3))
     np.testing.assert_allclose(
-        preprocess.random_resized_crop(square, SEEDS[0], min_area=1.0).numpy(), square.numpy()
+        on_image(augment.random_resized_crop, square, SEEDS[0], min_area=1.0).numpy(),
+        square.numpy(),
     )
 
 
@@ -78,13 +80,13 @@ def test_color_jitter_brightness_and_contrast_statistics():
     rgb = _image((6, 6, 3), low=0.3, high=0.7)  # no clipping for strengths <= 0.4
     factors = set()
     for seed in SEEDS[:6]:
-        out = preprocess.color_jitter(rgb, seed, 0.4, 0.0, 0.0, 0.0).numpy()
+        out = on_image(augment.color_jitter, rgb, seed, 0.4, 0.0, 0.0, 0.0).numpy()
         ratio = out / rgb.numpy()
         np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-5)
         assert 0.6 <= ratio.flat[0] <= 1.4
         factors.add(round(float(ratio.flat[0]), 4))
 
-        out = preprocess.color_jitter(rgb, seed, 0.0, 0.4, 0.0, 0.0).numpy()
+        out = on_image(augment.color_jitter, rgb, seed, 0.0, 0.4, 0.0, 0.0).numpy()
         mean = rgb.numpy().mean((0, 1))
         np.testing.assert_allclose(out.mean((0, 1)), mean, atol=1e-5)
         scale = (out - mean) / (rgb.numpy() - mean)
@@ -96,20 +98,20 @@ def test_color_jitter_brightness_and_contrast_statistics():
 def test_color_jitter_saturation_and_hue_keep_value_and_skip_grayscale():
     rgb = _image((6, 6, 3))
     for seed in SEEDS[:4]:
-        hue = preprocess.color_jitter(rgb, seed, 0.0, 0.0, 0.0, 0.1).numpy()
+        hue = on_image(augment.color_jitter, rgb, seed, 0.0, 0.0, 0.0, 0.1).numpy()
         assert not np.allclose(hue, rgb.numpy())
         # A hue rotation keeps each pixel's max (HSV value) and min (value * (1 - sat)).
         np.testing.assert_allclose(hue.max(-1), rgb.numpy().max(-1), atol=1e-5)
         np.testing.assert_allclose(hue.min(-1), rgb.numpy().min(-1), atol=1e-5)
-        sat = preprocess.color_jitter(rgb, seed, 0.0, 0.0, 0.4, 0.0).numpy()
+        sat = on_image(augment.color_jitter, rgb, seed, 0.0, 0.0, 0.4, 0.0).numpy()
         np.testing.assert_allclose(sat.max(-1), rgb.numpy().max(-1), atol=1e-5)
-        out = preprocess.color_jitter(rgb, seed).numpy()
+        out = on_image(augment.color_jitter, rgb, seed).numpy()
         assert out.shape == (6, 6, 3) and out.min() >= 0 and out.max() <= 1
     gray = _image((6, 6, 1))
     for seed in SEEDS[:4]:
-        skipped = preprocess.color_jitter(gray, seed, 0.0, 0.0, 0.4, 0.5).numpy()
+        skipped = on_image(augment.color_jitter, gray, seed, 0.0, 0.0, 0.4, 0.5).numpy()
         np.testing.assert_array_equal(skipped, gray.numpy())
-        out = preprocess.color_jitter(gray, seed).numpy()
+        out = on_image(augment.color_jitter, gray, seed).numpy()
         assert out.shape == (6, 6, 1) and out.min() >= 0 and out.max() <= 1
 
 
@@ -118,7 +120,7 @@ def test_cutout_zeroes_a_clipped_square(shape, size, side):
     image = _image(shape)
     inside = 0
     for seed in SEEDS:
-        out = preprocess.cutout(image, seed, size=size).numpy()
+        out = on_image(augment.cutout, image, seed, size=size).numpy()
         zero = (out == 0).all(-1)
         assert not ((out == 0).any(-1) & ~zero).any()  # all channels or none
         np.testing.assert_array_equal(out[~zero], image.numpy()[~zero])
@@ -135,7 +137,7 @@ def test_cutout_zeroes_a_clipped_square(shape, size, side):
 
 def test_default_cutout_size_is_at_most_8():
     image = _image((32, 32, 1))
-    sizes = [(preprocess.cutout(image, s).numpy() == 0).sum() for s in SEEDS]
+    sizes = [(on_image(augment.cutout, image, s).numpy() == 0).sum() for s in SEEDS]
     assert max(sizes) == 64
 
 
@@ -151,7 +153,7 @@ def test_cutout_fills_with_the_mean_after_normalization():
 
 def test_full_spec_is_deterministic_per_seed():
     image = tf.constant(np.arange(8 * 8 * 3).reshape(8, 8, 3) % 251, tf.uint8)
-    ops = preprocess.parse_augment(FULL_SPEC)
+    ops = augment.parse_augment(FULL_SPEC)
     outs = []
     for seed in SEEDS[:6]:
         a = preprocess.preprocess_image(image, "cifar10", ops, seed).numpy()
@@ -163,23 +165,23 @@ def test_full_spec_is_deterministic_per_seed():
 
 
 def test_parse_augment_arguments_and_defaults():
-    assert preprocess.parse_augment(" pad_crop : 2 ,cutout,, color_jitter::0.2") == [
+    assert augment.parse_augment(" pad_crop : 2 ,cutout,, color_jitter::0.2") == [
         "pad_crop:2",
         "cutout",
         "color_jitter::0.2",
     ]
-    assert preprocess.parse_op("color_jitter::0.2") == (
+    assert augment.parse_op("color_jitter::0.2") == (
         "color_jitter",
         {"brightness": 0.4, "contrast": 0.2, "saturation": 0.4, "hue": 0.1},
     )
-    assert preprocess.parse_op("pad_crop") == ("pad_crop", {"padding": 4})
-    assert preprocess.parse_op("random_resized_crop") == (
+    assert augment.parse_op("pad_crop") == ("pad_crop", {"padding": 4})
+    assert augment.parse_op("random_resized_crop") == (
         "random_resized_crop",
         {"min_area": 0.08},
     )
-    assert preprocess.parse_op("cutout:16") == ("cutout", {"size": 16})
-    assert preprocess.parse_op("flip_ud") == ("flip_ud", {})
-    assert len(preprocess.parse_augment(FULL_SPEC)) == 6
+    assert augment.parse_op("cutout:16") == ("cutout", {"size": 16})
+    assert augment.parse_op("flip_ud") == ("flip_ud", {})
+    assert len(augment.parse_augment(FULL_SPEC)) == 6
 
 
 @pytest.mark.parametrize(
@@ -201,7 +203,7 @@ def test_parse_augment_arguments_and_defaults():
 )
 def test_parse_augment_errors(spec, message):
     with pytest.raises(ConfigError, match=message):
-        preprocess.parse_augment(spec)
+        augment.parse_augment(spec)
 
 
 def _config(data_dir, augment):

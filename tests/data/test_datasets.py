@@ -37,19 +37,31 @@ def test_list_datasets():
         "digits",
         "fashion_mnist",
         "imagenet2012",
+        "markov_tokens",
         "mnist",
+        "shapes_seg",
+        "toy2d",
     ]
+
+
+def _image_features(shape):
+    return {
+        "image": data.Feature(shape, "float32", "image"),
+        "label": data.Feature((), "int32", "label"),
+    }
 
 
 def test_get_dataset_info_digits_prepares_on_first_use(digits_dir):
     info = data.get_dataset_info(_config(digits_dir))
     assert info == data.DatasetInfo(
         name="digits",
+        features=_image_features((8, 8, 1)),
+        eval_features=_image_features((8, 8, 1)),
         num_classes=10,
-        image_shape=(8, 8, 1),
         num_train_examples=1437,
         num_eval_examples=360,
     )
+    assert info.image_shape == (8, 8, 1) and info.vocab_size is None
     assert (digits_dir / "digits" / "1.0.0" / "dataset_info.json").exists()
     # Sub-splits are counted as well.
     info = data.get_dataset_info(_config(digits_dir, train_split="train[:100]"))
@@ -71,7 +83,8 @@ def test_unknown_dataset(tmp_path):
     with pytest.raises(ConfigError) as error:
         data.get_dataset_info(_config(tmp_path, name="imagenet"))
     assert "unknown dataset 'imagenet'" in _one_line(error)
-    assert "cifar10, cifar100, digits, fashion_mnist, imagenet2012, mnist" in str(error.value)
+    valid = "cifar10, cifar100, digits, fashion_mnist, imagenet2012, markov_tokens, mnist, "
+    assert valid + "shapes_seg, toy2d" in str(error.value)
 
 
 def test_not_prepared_dataset(tmp_path):
@@ -157,7 +170,8 @@ def test_mock_data(tmp_path, name, shape, classes):
     config.eval_batch_size = 16
     with tfds.testing.mock_data(num_examples=20):
         info = data.get_dataset_info(config)
-        assert info == data.DatasetInfo(name, classes, shape, 20, 20)
+        features = _image_features(shape)
+        assert info == data.DatasetInfo(name, features, features, classes, 20, 20)
         assert data.steps_per_epoch(config, info) == 2
         batch = next(data.create_train_iterator(config, info, start_step=3))
         assert batch["image"].shape == (8, *shape) and batch["image"].dtype == "float32"

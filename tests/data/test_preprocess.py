@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 from jaxlab.config import ConfigError
-from jaxlab.data import digits, preprocess
+from jaxlab.data import augment, digits, preprocess
+from tests.data.helpers import image_features, on_image
 
 
 def _image(shape=(8, 8, 3)):
@@ -13,12 +14,12 @@ def _image(shape=(8, 8, 3)):
 
 
 def test_parse_augment():
-    assert preprocess.parse_augment("") == []
-    assert preprocess.parse_augment(" flip_lr , pad_crop,") == ["flip_lr", "pad_crop"]
+    assert augment.parse_augment("") == []
+    assert augment.parse_augment(" flip_lr , pad_crop,") == ["flip_lr", "pad_crop"]
     with pytest.raises(ConfigError, match="unknown augment op 'rotate'.*flip_lr, pad_crop"):
-        preprocess.parse_augment("flip_lr,rotate")
+        augment.parse_augment("flip_lr,rotate")
     with pytest.raises(ConfigError, match="comma-separated"):
-        preprocess.parse_augment(["flip_lr"])
+        augment.parse_augment(["flip_lr"])
 
 
 def test_scale_and_normalize():
@@ -50,8 +51,8 @@ def test_flip_lr_is_stateless_and_flips_for_some_seeds():
     outcomes = set()
     for s in range(16):
         seed = tf.constant([1, s], tf.int32)
-        out = preprocess.flip_lr(image, seed).numpy()
-        np.testing.assert_array_equal(out, preprocess.flip_lr(image, seed).numpy())
+        out = on_image(augment.flip_lr, image, seed).numpy()
+        np.testing.assert_array_equal(out, on_image(augment.flip_lr, image, seed).numpy())
         assert np.array_equal(out, image.numpy()) or np.array_equal(out, flipped)
         outcomes.add(np.array_equal(out, flipped))
     assert outcomes == {True, False}
@@ -62,7 +63,7 @@ def test_pad_crop_is_a_shifted_window_of_the_padded_image():
     padded = np.pad(image.numpy(), [(4, 4), (4, 4), (0, 0)])
     windows = set()
     for s in range(12):
-        out = preprocess.pad_crop(image, tf.constant([3, s], tf.int32)).numpy()
+        out = on_image(augment.pad_crop, image, tf.constant([3, s], tf.int32)).numpy()
         assert out.shape == (6, 5, 1)
         matches = [
             (dy, dx)
@@ -95,7 +96,12 @@ def test_augment_uses_a_distinct_seed_per_op():
     image = preprocess.scale(_image())
     flipped = tf.reverse(image, axis=[1]).numpy()
     results = [
-        preprocess.augment(image, ["flip_lr", "flip_lr"], tf.constant([5, s], tf.int32)).numpy()
+        augment.apply_ops(
+            {"image": image},
+            ["flip_lr", "flip_lr"],
+            tf.constant([5, s], tf.int32),
+            image_features(image),
+        )["image"].numpy()
         for s in range(16)
     ]
     assert any(np.array_equal(r, flipped) for r in results)
