@@ -31,6 +31,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import flax
 import jax
 import ml_collections
 import optax
@@ -54,9 +55,10 @@ def stream_keys(base: jax.Array, names: Sequence[str]) -> dict[str, jax.Array]:
     return {name: keys[i] for i, name in enumerate(names)}
 
 
-@dataclasses.dataclass(frozen=True)
+@flax.struct.dataclass
 class StepContext:
-    """What the loop gives a task's init, train and eval steps (built inside the jit).
+    """What the loop gives a task's init, train and eval steps (built inside the jit; a
+    pytree, so a task's own functions can take it through `jax.jit`).
 
     Attributes:
       step: int32 scalar, the global step before this update (the update count at eval).
@@ -67,7 +69,7 @@ class StepContext:
 
     step: jax.Array
     rngs: Mapping[str, jax.Array]
-    axis_name: str | None = None
+    axis_name: str | None = flax.struct.field(pytree_node=False, default=None)
     epoch_start: jax.Array | None = None
 
     def rng(self, name: str) -> jax.Array:

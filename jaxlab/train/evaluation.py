@@ -122,9 +122,7 @@ class DatasetEvaluator(Evaluator):
 
     def bind(self, parallel: Parallel, abstract_state: TrainState, info: Any) -> None:
         self.parallel = parallel
-        from jaxlab.train.setup import _example_batch  # TEMPORARY
-
-        example = _example_batch(info)
+        example = info.example_batch(1, train=False)
         example["mask"] = np.ones((1,), np.float32)
         carry = jax.eval_shape(self._init_carry, abstract_state.task, example)
         self._empty = empty_metrics(

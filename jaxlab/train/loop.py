@@ -55,7 +55,7 @@ def _train(trainer: Trainer) -> dict[str, float]:
     start = int(trainer.host(state.step))
     early = EarlyStopping.from_dict(
         meta.get("early_stopping"),
-        metric=config.best_metric or "loss",
+        metric=config.best_metric or exp.task.eval_metric_names[0],
         mode=config.best_mode if config.best_metric else "min",
         patience=config.early_stopping.patience,
         min_delta=config.early_stopping.min_delta,

@@ -205,7 +205,7 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     )
     task = get_task(setup)
     optimizers.check_all_used()
-    example = _example_batch(info)
+    example = info.example_batch(1)
     try:
         abstract = jax.eval_shape(
             lambda b: task.init_state(b, init_context(task, config.seed)), example
@@ -238,15 +238,6 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     elif config.model.get("kernel_init") == "lsuv" and not task.needs_data_init:
         raise ConfigError(f"model.kernel_init='lsuv' is not supported by task {task.name!r}")
     return Experiment(config, info, task, setup, evaluators, example, num_steps, spe, pretrained)
-
-
-def _example_batch(info) -> dict[str, np.ndarray]:  # TEMPORARY until jaxlab.data's spec lands
-    if hasattr(info, "example_batch"):
-        return info.example_batch(1)
-    return {
-        "image": np.zeros((1, *info.image_shape), np.float32),
-        "label": np.zeros((1,), np.int32),
-    }
 
 
 def run_record(config: ml_collections.ConfigDict) -> dict[str, Any]:

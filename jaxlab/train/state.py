@@ -57,7 +57,8 @@ def train_metric_shapes(task: Task, example_batch: Mapping[str, Any], seed: int)
 
     def metrics_of(batch: Mapping[str, Any]) -> Metrics:
         ctx = init_context(task, seed)
-        return task.train_step(task.init_state(batch, ctx), batch, ctx)[1]
+        state = task.init_state(batch, ctx)
+        return task.train_step(state, batch, ctx.replace(epoch_start=jnp.asarray(True)))[1]
 
     return jax.eval_shape(metrics_of, example_batch)
 

@@ -173,6 +173,7 @@ def test_recurrent_state_is_carried_reset_and_resumed(data_dir, tmp_path):
     config.optimizer.frozen = ".*"
     config.num_train_steps = spe + 2
     config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 1
+    config.keep_checkpoints = spe + 2
     workdir = str(tmp_path / "frozen")
     train_and_evaluate(config, workdir, async_checkpoints=False)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
