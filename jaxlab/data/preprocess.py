@@ -71,7 +71,7 @@ class FixedSize:
 
 
 # Datasets whose images differ in size: the pipeline reads their JPEG bytes undecoded
-# (tfds.decode.SkipDecoding) and `preprocess_image` decodes and crops them.
+# (tfds.decode.SkipDecoding) and `preprocess_example` decodes and crops them.
 FIXED_SIZE: dict[str, FixedSize] = {"imagenet2012": FixedSize(size=224, eval_resize=256)}
 
 _CROP_STREAM = 1_000_000  # fold-in tag of the fixed-size crop (augment op i uses i)

@@ -67,6 +67,14 @@ class DataSource(Protocol):
 
 
 _SOURCES: dict[str, DataSource] = {}
+_METHODS = (
+    "validate",
+    "info",
+    "steps_per_epoch",
+    "num_eval_batches",
+    "train_iterator",
+    "eval_iterator",
+)
 
 
 def register_dataset(name: str, source: DataSource, *, replace: bool = False) -> None:
@@ -77,16 +85,6 @@ def register_dataset(name: str, source: DataSource, *, replace: bool = False) ->
     if name in _SOURCES and not replace:
         raise ValueError(f"dataset {name!r} is already registered (pass replace=True)")
     _SOURCES[name] = source
-
-
-_METHODS = (
-    "validate",
-    "info",
-    "steps_per_epoch",
-    "num_eval_batches",
-    "train_iterator",
-    "eval_iterator",
-)
 
 
 def list_datasets() -> list[str]:
