@@ -41,7 +41,7 @@ from jaxlab.optim import ema_decay
 from jaxlab.tasks import mixing, tta
 from jaxlab.tasks._shim import build_model
 from jaxlab.tasks.base import Batch, Metrics, PyTree, StepContext, TaskSetup
-from jaxlab.tasks.supervised import ApplyFn, SupervisedTask
+from jaxlab.tasks.supervised import ApplyFn, EvalFn, LossFn, SupervisedTask
 
 AUX_COLLECTION, AUX_NAME = "intermediates", "aux_logits"
 
@@ -139,13 +139,43 @@ def make_classification_task(setup: TaskSetup) -> SupervisedTask:
         bn_axis_name=setup.axis_name,
     )
     aux_loss_weight = float(model.aux_loss_weight) if getattr(model, "aux_logits", False) else 0.0
-    _check_config(config.task, aux_loss_weight)
-    top_k = int(config.task.get("top_k", 5))
-    smoothing = float(config.task.get("label_smoothing", 0.0))
-    mixup_alpha = float(config.task.get("mixup_alpha", 0.0))
-    cutmix_alpha = float(config.task.get("cutmix_alpha", 0.0))
+    loss_fn, eval_fn, train_names, eval_names = make_classification_fns(
+        config.task, num_classes, aux_loss_weight
+    )
+    return SupervisedTask(
+        name="classification",
+        model=model,
+        loss_fn=loss_fn,
+        eval_fn=eval_fn,
+        optimizer=setup.optimizer(),
+        input_key="image",
+        train_metric_names=train_names,
+        eval_metric_names=eval_names,
+        rng_streams=("params", "dropout", "mix"),
+        ema_decay=ema_decay(config),
+        needs_hvp=config.optimizer.name == "esgd",
+        norms_every=config.log_every_steps if config.get("log_norms") else None,
+        data_init=_lsuv if config.model.get("kernel_init") == "lsuv" else None,
+        evaluator_factories={"tta": tta.make_tta_evaluator},
+    )
+
+
+def make_classification_fns(
+    task_config: ml_collections.ConfigDict,
+    num_classes: int,
+    aux_loss_weight: float = 0.0,
+    input_key: str = "image",
+) -> tuple[LossFn, EvalFn, tuple[str, ...], tuple[str, ...]]:
+    """The loss function, eval function and metric names of classification (for
+    `SupervisedTask`) from `config.task`: smoothing, mixing (stream 'mix'), dropout (stream
+    'dropout') and the auxiliary-classifier weight. Raises ConfigError for bad values."""
+    _check_config(task_config, aux_loss_weight)
+    top_k = int(task_config.get("top_k", 5))
+    smoothing = float(task_config.get("label_smoothing", 0.0))
+    mixup_alpha = float(task_config.get("mixup_alpha", 0.0))
+    cutmix_alpha = float(task_config.get("cutmix_alpha", 0.0))
+    aux_loss_weight = float(aux_loss_weight)
     mixes = mixup_alpha > 0 or cutmix_alpha > 0
-    input_key = "image"
 
     def loss_fn(
         apply_fn: ApplyFn,
@@ -189,19 +219,4 @@ def make_classification_task(setup: TaskSetup) -> SupervisedTask:
 
     train_names = ("loss", "accuracy")
     eval_names = train_names + ((f"top{top_k}_accuracy",) if 0 < top_k < num_classes else ())
-    return SupervisedTask(
-        name="classification",
-        model=model,
-        loss_fn=loss_fn,
-        eval_fn=eval_fn,
-        optimizer=setup.optimizer(),
-        input_key=input_key,
-        train_metric_names=train_names,
-        eval_metric_names=eval_names,
-        rng_streams=("params", "dropout", "mix"),
-        ema_decay=ema_decay(config),
-        needs_hvp=config.optimizer.name == "esgd",
-        norms_every=config.log_every_steps if config.get("log_norms") else None,
-        data_init=_lsuv if config.model.get("kernel_init") == "lsuv" else None,
-        evaluator_factories={"tta": tta.make_tta_evaluator},
-    )
+    return loss_fn, eval_fn, train_names, eval_names

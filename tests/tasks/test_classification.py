@@ -1,5 +1,7 @@
 """Tests of the classification task: label smoothing, mixup/cutmix, metrics, aux losses."""
 
+import types
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -7,8 +9,8 @@ import numpy as np
 import pytest
 
 from jaxlab.config import ConfigError, default_config
-from jaxlab.tasks import mixing
-from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks import StepContext, mixing
+from jaxlab.tasks.classification import make_classification_fns
 
 B, K = 8, 10
 
@@ -39,11 +41,37 @@ def _setup(sow_aux=True):
     return model, params, variables, {"image": x, "label": labels}
 
 
+def _ctx(rng):
+    """Dropout draws from `rng` itself, mixing from fold_in(rng, 1)."""
+    return StepContext(
+        step=jnp.zeros((), jnp.int32), rngs={"dropout": rng, "mix": jax.random.fold_in(rng, 1)}
+    )
+
+
 def _task(aux_loss_weight=0.0, **task):
+    """The classification functions with (apply, params, state, batch, rng, train) calls;
+    metrics come back as their computed means."""
     config = default_config()
     for key, value in task.items():
         config.task[key] = value
-    return make_classification_task(config, K, aux_loss_weight)
+    loss_fn, eval_fn, train_names, eval_names = make_classification_fns(
+        config.task, K, aux_loss_weight
+    )
+
+    def loss(apply, params, state, batch, rng, train):
+        value, (new_state, metrics) = loss_fn(apply, params, state, batch, _ctx(rng), train)
+        return value, (new_state, {k: m.compute() for k, m in metrics.items()})
+
+    def evaluate(apply, params, state, batch):
+        metrics = eval_fn(apply, params, state, batch, _ctx(jax.random.key(0)))
+        return {k: m.compute() for k, m in metrics.items()}
+
+    return types.SimpleNamespace(
+        loss_fn=loss,
+        eval_fn=evaluate,
+        train_metric_names=train_names,
+        eval_metric_names=eval_names,
+    )
 
 
 def _ce(logits, labels, eps=0.0):
@@ -78,7 +106,7 @@ def test_label_smoothing_loss_by_hand():
     )
     logits, expected_state = _train_logits(model, params, state, batch["image"], rng)
     expected = _ce(logits, batch["label"], 0.2)
-    np.testing.assert_allclose(per_example["loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(per_example["loss"], expected.mean(), rtol=1e-5)
     np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
     assert set(new_state) == {"batch_stats"}
     jax.tree.map(np.testing.assert_array_equal, dict(new_state), dict(expected_state))
@@ -93,11 +121,10 @@ def test_mixed_loss_by_hand(alphas):
     @jax.jit
     def run(params, state, batch):
         # One compilation for the task and the reference inputs (beta sampling compiles
-        # slowly): the task splits the rng, the first key mixes, the second drives dropout.
+        # slowly): the 'mix' stream mixes, the 'dropout' stream drives dropout.
         out = task.loss_fn(model.apply, params, state, batch, rng, True)
-        mix_key, dropout_key = jax.random.split(rng)
-        mixed = mixing.mix_batch(mix_key, batch["image"], *alphas)
-        logits, _ = _train_logits(model, params, state, mixed.images, dropout_key)
+        mixed = mixing.mix_batch(jax.random.fold_in(rng, 1), batch["image"], *alphas)
+        logits, _ = _train_logits(model, params, state, mixed.images, rng)
         return out, mixed, logits
 
     (loss, (_, per_example)), mixed, logits = run(params, state, batch)
@@ -105,11 +132,11 @@ def test_mixed_loss_by_hand(alphas):
     assert 0 < lam < 1
     labels, other = batch["label"], batch["label"][mixed.perm]
     expected = lam * _ce(logits, labels, 0.1) + (1 - lam) * _ce(logits, other, 0.1)
-    np.testing.assert_allclose(per_example["loss"], expected, rtol=1e-4)
+    np.testing.assert_allclose(per_example["loss"], expected.mean(), rtol=1e-4)
     np.testing.assert_allclose(loss, expected.mean(), rtol=1e-4)
     dominant = labels if lam >= 0.5 else other
-    np.testing.assert_array_equal(
-        per_example["accuracy"], (np.argmax(logits, -1) == dominant).astype(np.float32)
+    np.testing.assert_allclose(
+        per_example["accuracy"], np.mean(np.argmax(logits, -1) == dominant), rtol=1e-6
     )
 
 
@@ -136,7 +163,7 @@ def test_eval_fn_is_unchanged_by_mixing_and_smoothing():
     for name in plain:
         np.testing.assert_array_equal(got[name], plain[name])
     logits = model.apply({"params": params, **state}, batch["image"], train=False)
-    np.testing.assert_allclose(got["loss"], _ce(logits, batch["label"]), rtol=1e-5)
+    np.testing.assert_allclose(got["loss"], _ce(logits, batch["label"]).mean(), rtol=1e-5)
 
 
 def test_aux_losses_are_weighted_and_intermediates_dropped():
@@ -152,7 +179,7 @@ def test_aux_losses_are_weighted_and_intermediates_dropped():
     assert len(aux) == 2
     labels = batch["label"]
     expected = _ce(logits, labels) + 0.3 * (_ce(aux[0], labels) + _ce(aux[1], labels))
-    np.testing.assert_allclose(per_example["loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(per_example["loss"], expected.mean(), rtol=1e-5)
     np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
     assert set(new_state) == {"batch_stats"}
     # The gradient reaches the auxiliary heads only through the auxiliary loss.
@@ -210,3 +237,30 @@ def test_googlenet_aux_contract_abstractly(norm):
     )
     assert loss.shape == () and set(per_example) == {"loss", "accuracy"}
     assert set(state) == ({"batch_stats"} if norm == "batch" else set())
+
+
+def test_ignored_labels_leave_loss_and_metric_denominators():
+    """Labels outside [0, K) (255, -1) count in no denominator: the loss is the mean over the
+    valid examples, the metrics count them only (against a hand count)."""
+    model, params, state, batch = _setup()
+    labels = np.asarray(batch["label"]).copy()
+    labels[[1, 4]] = 255
+    labels[6] = -1
+    batch = {**batch, "label": jnp.asarray(labels)}
+    config = default_config()
+    loss_fn, eval_fn, _, _ = make_classification_fns(config.task, K)
+    rng = jax.random.key(3)
+    loss, (_, metrics) = loss_fn(model.apply, params, state, batch, _ctx(rng), True)
+    logits, _ = _train_logits(model, params, state, batch["image"], rng)
+    valid = np.array([i not in (1, 4, 6) for i in range(B)])
+    expected = _ce(np.asarray(logits)[valid], labels[valid])
+    np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
+    assert int(metrics["loss"].count) == int(metrics["accuracy"].count) == valid.sum() == 5
+    np.testing.assert_allclose(metrics["loss"].compute(), expected.mean(), rtol=1e-5)
+    hits = np.argmax(np.asarray(logits)[valid], -1) == labels[valid]
+    np.testing.assert_allclose(metrics["accuracy"].compute(), hits.mean(), rtol=1e-6)
+    # At eval the padding mask and the ignore label combine.
+    mask = np.ones(B, np.float32)
+    mask[0] = 0.0
+    out = eval_fn(model.apply, params, state, {**batch, "mask": jnp.asarray(mask)}, _ctx(rng))
+    assert int(out["loss"].count) == int((valid & (mask > 0)).sum()) == 4
