@@ -1,11 +1,15 @@
 """The default experiment: the small conv net on scikit-learn's 8x8 digits (offline).
 
 Run:    python -m scripts.train --config configs/digits_cnn.py --workdir runs/digits_cnn
-Recipe: the chain jaxlab is built around: AdamW (lr 3e-3, b1 0.9, b2 0.999, decoupled weight
+Recipe: the chain jaxlab is built around: AdamW (lr 5e-3, b1 0.9, b2 0.999, decoupled weight
         decay 1e-4, biases and batch-norm parameters exempt), gradients clipped at global
-        norm 1, 20 steps of linear warmup then cosine decay to 0, 20 epochs of batch 128
-        (220 steps); small_cnn with 16/32/64 filters, batch norm, no dropout.
-Result: TBD
+        norm 1, one epoch (11 steps) of linear warmup then cosine decay to 0, 20 epochs of
+        batch 128 (220 steps); small_cnn with 16/32/64 filters, batch norm, no dropout.
+Result: 99.44% test accuracy (358/360) at seed 0, in 37 s wall time on 2 CPU cores shared
+        with other jobs (load average 4.4; 13.6 steps/s), measured with
+        `python -m scripts.train --config configs/digits_cnn.py --workdir /tmp/cli-digits`
+        (a fresh workdir). Seeds 1 and 2 (--config.seed=N): 98.61% and 99.44%; the split's
+        360 images make one error 0.28%.
 Variants (the argument):
   smoke   a few steps, for tests (tests/conftest.py's `tiny_config` starts from it).
 """
@@ -28,11 +32,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.model.widths = (16, 32, 64)
     c.model.dropout = 0.0
     c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 3e-3
+    c.optimizer.learning_rate = 5e-3
     c.optimizer.weight_decay = 1e-4
     c.optimizer.grad_clip_norm = 1.0
     c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 20
+    c.schedule.warmup_steps = 11  # one epoch
     c.batch_size = 128
     c.eval_batch_size = 120
     c.num_epochs = 20
@@ -40,7 +44,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.eval_every_steps = 110
     c.checkpoint_every_steps = 110
     if "smoke" in variants:
-        c.schedule.warmup_steps = 2
+        # No warmup: tests derive runs as short as 1 step from this variant (tests/conftest.py
+        # `tiny_config`), and warmup must be shorter than training.
+        c.schedule.warmup_steps = 0
         c.num_epochs = -1
         c.num_train_steps = 6
         c.log_every_steps = 2
