@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs.cifar10_cnn import VARIANTS as VARIANTS  # the same documented arguments
 from configs.cifar10_cnn import small_cnn_config
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config
+from jaxlab.config import default_config, finish_config, parse_variants
+
+# The documented arguments (of the mnist, fashion_mnist and cifar100 configs too).
+VARIANTS = ("", "smoke")
 
 
 def small_cnn_config(
@@ -17,6 +20,7 @@ def small_cnn_config(
 ) -> ml_collections.ConfigDict:
     """The small conv net recipe shared by the mnist, fashion_mnist, cifar10 and cifar100
     configs (AdamW, warmup + cosine, clipping); `arg == 'smoke'` gives a tiny run."""
+    variants = parse_variants(arg, ("smoke",))
     c = default_config()
     c.dataset.name = dataset
     c.dataset.augment = augment
@@ -35,13 +39,13 @@ def small_cnn_config(
     c.log_every_steps = 100
     c.eval_every_steps = 1000
     c.checkpoint_every_steps = 1000
-    if arg == "smoke":
+    if "smoke" in variants:
         c.model.widths = (8, 16)
         c.schedule.warmup_steps = 2
         c.batch_size, c.eval_batch_size = 8, 8
         c.num_epochs, c.num_train_steps = -1, 6
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
-    return c
+    return finish_config(c)
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.cifar10_resnet20 import parse_variants
+from configs.cifar10_vit_tiny import VARIANTS as VARIANTS  # the same documented arguments
 from configs.cifar10_vit_tiny import transformer_cifar_config
+from jaxlab.config import finish_config, parse_variants
 
 SMOKE_ARG = "smoke"
 DIGITS_STEPS = 160
@@ -34,7 +35,7 @@ DIGITS_STEPS = 160
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
     "digits,smoke")."""
-    variants = parse_variants(arg)
+    variants = parse_variants(arg, ("digits", "smoke"))
     c = transformer_cifar_config(variants, DIGITS_STEPS)
     c.model.name = "mlp_mixer"
     c.model.patch_size = 4
@@ -46,4 +47,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     if "smoke" in variants and "digits" not in variants:
         c.model.hidden_size, c.model.depth = 32, 2
         c.model.tokens_mlp_dim, c.model.channels_mlp_dim = 16, 64
-    return c
+    return finish_config(c)

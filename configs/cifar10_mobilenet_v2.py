@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.cifar10_resnet20 import parse_variants
 from configs.cifar10_vgg11_bn import sgd_cosine_cifar10_config
+from jaxlab.config import finish_config, parse_variants
 
 SMOKE_ARG = "smoke"
+VARIANTS = ("", "digits", "smoke", "digits,smoke")  # the documented arguments
 DIGITS_STEPS = 120
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
     "digits,smoke")."""
-    variants = parse_variants(arg)
+    variants = parse_variants(arg, ("digits", "smoke"))
     c = sgd_cosine_cifar10_config("mobilenet_v2")
     c.model.stem = "cifar"
     c.model.dropout = 0.2
@@ -50,4 +51,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.num_epochs, c.num_train_steps = -1, 6
         c.log_every_steps = 2
         c.eval_every_steps = c.checkpoint_every_steps = 3
-    return c
+    return finish_config(c)

@@ -26,34 +26,22 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config
+from jaxlab.config import ConfigError, default_config, finish_config, parse_variants
 
 SMOKE_ARG = "smoke"
+# The documented arguments of this file and of the other three degradation configs.
+VARIANTS = ("", "digits", "digits,long", "smoke", "digits,smoke")
 CIFAR10_TRAIN_EXAMPLES = 50_000
 DIGITS_STEPS = 320
 DIGITS_LONG_STEPS = 960
-VARIANTS = ("digits", "smoke")
-RESNET_VARIANTS = ("digits", "long", "smoke")
-
-
-def parse_variants(arg: str, valid: tuple[str, ...] = VARIANTS) -> set[str]:
-    """Returns the comma-separated variant names of `arg`; ValueError for an unknown one."""
-    names = {a.strip() for a in arg.split(",") if a.strip()}
-    unknown = sorted(names - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown config variant(s) {', '.join(unknown)}; valid choices: {', '.join(valid)} "
-            "(comma-separated)"
-        )
-    return names
 
 
 def cifar_resnet_config(model_name: str, arg: str = "") -> ml_collections.ConfigDict:
     """He et al.'s CIFAR-10 recipe for the registered CIFAR net `model_name` (resnet20/56,
     plain20/56, ...) with the variants of this module's docstring."""
-    variants = parse_variants(arg, RESNET_VARIANTS)
+    variants = parse_variants(arg, ("digits", "long", "smoke"))
     if "long" in variants and "digits" not in variants:
-        raise ValueError("variant 'long' lengthens the digits run: use 'digits,long'")
+        raise ConfigError("config variant 'long' lengthens the digits run: use 'digits,long'")
     c = default_config()
     c.dataset.name = "cifar10"
     c.dataset.augment = "flip_lr,pad_crop:4"
@@ -89,7 +77,7 @@ def cifar_resnet_config(model_name: str, arg: str = "") -> ml_collections.Config
         c.schedule.boundaries = (3, 5)
         c.log_every_steps = 2
         c.eval_every_steps = c.checkpoint_every_steps = 3
-    return c
+    return finish_config(c)
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

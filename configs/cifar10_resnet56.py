@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs.cifar10_resnet20 import VARIANTS as VARIANTS  # the same documented arguments
 from configs.cifar10_resnet20 import cifar_resnet_config
 
 SMOKE_ARG = "smoke"

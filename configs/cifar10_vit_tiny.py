@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.cifar10_resnet20 import CIFAR10_TRAIN_EXAMPLES, parse_variants
-from jaxlab.config import default_config
+from configs.cifar10_resnet20 import CIFAR10_TRAIN_EXAMPLES
+from jaxlab.config import default_config, finish_config, parse_variants
 
 SMOKE_ARG = "smoke"
+VARIANTS = ("", "digits", "smoke", "digits,smoke")  # the documented arguments
 DIGITS_STEPS = 320
 
 
@@ -77,11 +78,11 @@ def transformer_cifar_config(
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config for the variants in `arg` ("", "digits", "smoke",
     "digits,smoke")."""
-    variants = parse_variants(arg)
+    variants = parse_variants(arg, ("digits", "smoke"))
     c = transformer_cifar_config(variants)
     c.model.name = "vit_tiny"
     c.model.patch_size = 4
     c.model.stochastic_depth = 0.0 if "digits" in variants else 0.1
     if "smoke" in variants and "digits" not in variants:
         c.model.hidden_size, c.model.depth, c.model.num_heads, c.model.mlp_dim = 32, 2, 2, 64
-    return c
+    return finish_config(c)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config
+from jaxlab.config import default_config, finish_config, parse_variants
+
+VARIANTS = ("", "smoke")  # the documented arguments
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
+    variants = parse_variants(arg, ("smoke",))
     c = default_config()
     c.dataset.name = "digits"
     c.model.name = "linear"
@@ -25,7 +28,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.log_every_steps = 11
     c.eval_every_steps = 110
     c.checkpoint_every_steps = 110
-    if arg == "smoke":
+    if "smoke" in variants:
         c.num_epochs, c.num_train_steps = -1, 6
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
-    return c
+    return finish_config(c)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ml_collections
 
 from configs.digits_cnn import get_config as digits_cnn_config
+from jaxlab.config import ConfigError, finish_config, parse_variants
+from jaxlab.optim.defaults import default_optimizer_config, default_schedule_config
 
 SMOKE_ARG = "adam,smoke"  # what the config tests pass to get_config
 
@@ -34,12 +36,29 @@ RECIPES: dict[str, tuple[float, dict]] = {
 }
 
 
+# The documented arguments: an optimizer name, optionally with ",smoke".
+VARIANTS = (*RECIPES, *(f"{name},smoke" for name in RECIPES))
+
+
 def get_config(arg: str = "adam") -> ml_collections.ConfigDict:
-    """Returns digits_cnn with the optimizer named by `arg` ("NAME" or "NAME,smoke")."""
-    name, _, mode = arg.partition(",")
-    if name not in RECIPES:
-        raise ValueError(f"unknown optimizer {name!r}; valid choices: {', '.join(RECIPES)}")
-    c = digits_cnn_config("smoke" if mode == "smoke" else "")
+    """Returns digits_cnn with the optimizer named by `arg` ("NAME" or "NAME,smoke"; "smoke"
+    alone means "adam,smoke").
+
+    Only the optimizer differs between the runs: each starts from the optimizer and schedule
+    defaults (a constant rate, no warmup, clipping or weight decay), not from digits_cnn's
+    own AdamW chain, and gets the rate (and settings) of `RECIPES`.
+    """
+    variants = parse_variants(arg, (*RECIPES, "smoke"))
+    names = sorted(variants - {"smoke"}) or ["adam"]
+    if len(names) > 1:
+        raise ConfigError(
+            f"configs/digits_optimizers.py runs one optimizer, got {', '.join(names)}; "
+            "the argument is NAME or NAME,smoke"
+        )
+    name, mode = names[0], "smoke" if "smoke" in variants else ""
+    c = digits_cnn_config(mode)
+    c.optimizer = default_optimizer_config()
+    c.schedule = default_schedule_config()
     lr, extra = RECIPES[name]
     c.optimizer.name = name
     c.optimizer.learning_rate = lr
@@ -51,4 +70,4 @@ def get_config(arg: str = "adam") -> ml_collections.ConfigDict:
         if mode != "smoke":
             c.num_epochs = 150
             c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 10
-    return c
+    return finish_config(c)

@@ -31,19 +31,17 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs.cifar10_resnet20 import parse_variants
 from configs.imagenet_resnet50 import IMAGENET
-from jaxlab.config import default_config
+from jaxlab.config import default_config, finish_config, parse_variants
 
 SMOKE_ARG = "smoke"
+VARIANTS = ("", "smoke")  # the documented arguments
 NO_DIGITS = "imagenet_vit_b16 needs inputs of at least 16x16; it has no digits variant"
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
-    if "digits" in arg:
-        raise ValueError(NO_DIGITS)
-    variants = parse_variants(arg, ("smoke",))
+    variants = parse_variants(arg, ("smoke",), unavailable={"digits": NO_DIGITS})
     c = default_config()
     c.dataset.name = IMAGENET
     c.dataset.eval_split = "validation"
@@ -74,4 +72,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.num_epochs, c.num_train_steps = -1, 6
         c.log_every_steps = 2
         c.eval_every_steps = c.checkpoint_every_steps = 3
-    return c
+    return finish_config(c)

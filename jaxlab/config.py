@@ -1,13 +1,17 @@
 """The common experiment config: its defaults, and the checks run before anything starts.
 
-Every experiment file in `configs/` starts from `default_config()` and changes what it
-needs. `validate_config` raises `ConfigError` (one line naming the problem and the valid
-choices) for anything wrong; the scripts turn it into exit status 2 before writing a file.
+Every experiment file in `configs/` reads its argument with `parse_variants`, starts from
+`default_config()`, changes what it needs and ends with `finish_config` (which completes the
+model section so that every model field can be overridden from the command line). The
+checks here and in `jaxlab.optim`, `jaxlab.data` and `jaxlab.train.setup` raise `ConfigError`
+(one line naming the problem and the valid choices) for anything wrong; the scripts turn it
+into exit status 2 before writing a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ml_collections
@@ -25,7 +29,7 @@ def default_config() -> ml_collections.ConfigDict:
 
     Durations: exactly one of `num_train_steps` and `num_epochs` is positive (the other -1).
     Model keys other than `name` are passed to the model constructor; `num_classes` is
-    filled in from the dataset when absent.
+    filled in from the dataset when absent. `finish_config` adds the model's other fields.
     """
     c = ml_collections.ConfigDict()
     c.seed = 0
@@ -111,6 +115,58 @@ def check_positive(
         raise ConfigError(
             f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}"
         )
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name} must be {bound}, got {value!r}")
+
+
+def check_finite(section: ml_collections.ConfigDict, prefix: str) -> None:
+    """Raises ConfigError naming `prefix.key` for a NaN or infinite float anywhere in
+    `section` (nested sections and tuples included): such a value passes every range check
+    (all comparisons with NaN are false) and only shows later as a non-finite loss."""
+    for key, value in section.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, ml_collections.ConfigDict):
+            check_finite(value, name)
+            continue
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+
+
+def parse_variants(
+    arg: str | None, valid: Iterable[str], unavailable: Mapping[str, str] | None = None
+) -> set[str]:
+    """Returns the set of comma-separated variant names in a config's argument
+    (`configs/x.py:digits,smoke` -> {'digits', 'smoke'}; "" -> set()).
+
+    Raises ConfigError naming the unknown variant(s) and the valid ones: without the check a
+    misspelt variant would silently run the full experiment. `unavailable` maps variants
+    that other configs have but this one cannot to the reason, given instead.
+    """
+    valid = list(valid)
+    names = {a.strip() for a in (arg or "").split(",") if a.strip()}
+    blocked = sorted(names & set(unavailable or {}))
+    if blocked:
+        raise ConfigError(unavailable[blocked[0]])
+    unknown = sorted(names - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown config variant {', '.join(map(repr, unknown))}; valid choices: "
+            f"{', '.join(valid) or 'none (this config takes no argument)'}"
+            + (" (comma-separated)" if len(valid) > 1 else "")
+        )
+    return names
+
+
+def finish_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The last call of every `configs/*.py` `get_config`: completes `config.model` with
+    every config-representable constructor field of the model and its default
+    (`jaxlab.models.complete_model_config`), so that `--config.model.KEY=...` reaches any of
+    them while a misspelt key still fails. Returns `config`."""
+    from jaxlab.models import complete_model_config  # jaxlab.models imports this module
+
+    complete_model_config(config.model)
+    return config

@@ -13,6 +13,7 @@ from typing import NoReturn
 import ml_collections
 from absl import flags
 from absl import logging as absl_logging
+from ml_collections import config_flags
 
 
 def fail(message: str) -> NoReturn:
@@ -85,10 +86,33 @@ def parse_flags_or_fail(argv: list[str]) -> list[str]:
     return []  # unreachable
 
 
+def complete_model_after_overrides(flag: flags.Flag) -> None:
+    """After `--config.model.name=...`, replaces the model keys that the config file's
+    get_config completed for its own model (`jaxlab.config.finish_config`) and that the
+    command line did not set by the new model's; otherwise resnet20's completed depth 20
+    would turn `--config.model.name=resnet56` into a ResNet-20. Raises ConfigError."""
+    config = flag.value
+    overrides = config_flags.get_override_values(flag)
+    if "model.name" not in overrides or not isinstance(config, ml_collections.ConfigDict):
+        return
+    from jaxlab.models import complete_model_config
+
+    previous = _load_config_file(config_flags.get_config_filename(flag)).model.name
+    keep = [k.split(".", 1)[1] for k in overrides if k.startswith("model.")]
+    complete_model_config(config.model, previous_name=previous, keep=keep)
+
+
 def load_config_or_fail(holder: flags.FlagHolder) -> ml_collections.ConfigDict:
-    """Returns the parsed config, or exits 2 when --config was not given."""
+    """Returns the parsed config (`complete_model_after_overrides` applied), or exits 2 when
+    --config was not given or the model section is bad."""
     if holder.value is None:
         fail("--config is required, e.g. --config configs/digits_cnn.py")
+    from jaxlab.config import ConfigError
+
+    try:
+        complete_model_after_overrides(flags.FLAGS[holder.name])
+    except ConfigError as e:
+        fail(str(e))
     return holder.value
 
 
@@ -148,10 +172,15 @@ def import_tensorflow_quietly() -> None:
 
 def _root_cause(e: BaseException) -> str:
     """The first line of the innermost exception that `e` was raised from (config_flags
-    wraps the error of a config's get_config in a generic 'Error whilst parsing')."""
+    wraps the error of a config's get_config in a generic 'Error whilst parsing'); a
+    ConfigError's own message alone (it already names the problem and the valid choices)."""
+    from jaxlab.config import ConfigError
+
     inner = e
     while inner.__cause__ is not None or inner.__context__ is not None:
         inner = inner.__cause__ or inner.__context__
+    if isinstance(inner, ConfigError):
+        return _first_line(inner)
     if inner is e:
         return _first_line(e)
     return f"{_first_line(e).rstrip(':')}: {type(inner).__name__}: {_first_line(inner)}"

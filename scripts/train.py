@@ -38,11 +38,26 @@ flags.DEFINE_integer(
 )
 
 
+def check_workdir(workdir: str) -> None:
+    """Exits 2 unless `workdir` is a directory or can be created as one (not an existing
+    file, not below one)."""
+    path = os.path.abspath(workdir)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+    if not os.path.isdir(path):
+        what = "is" if path == os.path.abspath(workdir) else f"is inside {path!r}, which is"
+        fail(f"--workdir {workdir!r} {what} an existing file, not a directory")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS.workdir:
         fail("--workdir is required (the run directory, e.g. runs/digits_cnn)")
+    check_workdir(flags.FLAGS.workdir)
     config = load_config_or_fail(_CONFIG)
     quiet_library_logs()
     import_tensorflow_quietly()

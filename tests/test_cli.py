@@ -17,19 +17,128 @@ CASES = {
     "negative_batch": (["--config.batch_size=-8"], "batch_size must be > 0"),
     "wrong_type": (["--config.batch_size=abc"], "batch_size"),
     "not_prepared": (["--config.dataset.name=mnist"], "dataset 'mnist' is not prepared"),
+    "nan_learning_rate": (
+        ["--config.optimizer.learning_rate=nan"],
+        "optimizer.learning_rate must be a finite number, got nan",
+    ),
+    "widths_not_integers": (
+        ["--config.model.widths=abc"],
+        "model.widths must be a sequence of positive integers, e.g. (16, 32) "
+        "(model 'small_cnn'), got ('abc',)",
+    ),
+    "frozen_matches_nothing": (
+        ["--config.optimizer.frozen=backbone/.*"],
+        "optimizer.frozen pattern 'backbone/.*' matches no parameter",
+    ),
 }
 
 
-def test_config_argument_error_names_the_reason(tmp_path):
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (
+            "configs/digits_cnn.py:bogus",
+            "error: unknown config variant 'bogus'; valid choices: smoke",
+        ),
+        (
+            "configs/digits_optimizers.py:adamz",
+            "unknown config variant 'adamz'; valid choices: sgd",
+        ),
+        ("configs/cifar10_resnet20.py:long", "variant 'long' lengthens the digits run"),
+        ("configs/imagenet_resnet50.py:digits", "it has no digits variant"),
+    ],
+)
+def test_unknown_config_variant_exits_2_with_one_line(spec, expected, tmp_path):
+    """A misspelt variant used to run the full experiment; now get_config refuses it."""
+    proc = run_script("scripts.train", "--config", spec, f"--workdir={tmp_path / 'run'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert expected in lines[0], lines[0]
+    assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_workdir_that_is_a_file_exits_2(inside, tmp_path):
+    path = tmp_path / "file"
+    path.write_text("not a run directory")
+    workdir = path / "run" if inside else path
+    proc = run_script(
+        "scripts.train", "--config", "configs/digits_cnn.py:smoke", f"--workdir={workdir}"
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "an existing file, not a directory" in lines[0], proc.stderr
+    assert path.read_text() == "not a run directory"
+
+
+def test_misspelt_model_key_lists_the_completed_model_fields(tmp_path):
+    """The model section holds every field of the model (completed by get_config), so the
+    list of valid keys shows them all; a misspelt one still fails."""
     proc = run_script(
         "scripts.train",
         "--config",
-        "configs/digits_optimizers.py:adamz",
+        "configs/cifar10_resnet20.py",
         f"--workdir={tmp_path / 'run'}",
+        "--config.model.nrom=group:8",
     )
-    assert proc.returncode == 2
-    assert "unknown optimizer 'adamz'" in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "unknown config key 'model.nrom' (no 'nrom' in model); valid keys:" in lines[0]
+    for key in ("norm", "activation", "depth", "width", "stochastic_depth"):
+        assert f" {key}," in lines[0] or lines[0].endswith(f" {key}"), (key, lines[0])
+    assert not os.path.exists(tmp_path / "run")
+
+
+def parse_config_flags(*argv: str):
+    """Parses `--config ...` and overrides as the scripts do, with a fresh flag registry;
+    returns the config flag (its `.value` is the config)."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    argv = ["prog", *argv]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "", flag_values=flag_values, lock_config=True, sys_argv=argv
+    )
+    flag_values(argv)
+    return flag_values["config"]
+
+
+def test_model_field_override_reaches_the_model():
+    """resnet20's config sets only the model name; `--config.model.norm=group:8` reaches the
+    model all the same (the section is completed from the model's fields)."""
+    import jax
+
+    from jaxlab.models import get_model
+
+    def collections(*overrides: str) -> list[str]:
+        flag = parse_config_flags("--config=configs/cifar10_resnet20.py:smoke", *overrides)
+        kwargs = flag.value.model.to_dict()
+        model = get_model(kwargs.pop("name"), num_classes=10, **kwargs)
+        x = jax.ShapeDtypeStruct((1, 32, 32, 3), jax.numpy.float32)
+        return sorted(jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x))
+
+    assert collections() == ["batch_stats", "params"]
+    assert collections("--config.model.norm=group:8") == ["params"]  # no running statistics
+
+
+def test_model_name_override_replaces_the_completed_fields():
+    """`--config.model.name=resnet56` on resnet20's config builds a ResNet-56 (the section's
+    completed depth 20 is replaced), keeping what the command line and the file set."""
+    from scripts.cli import complete_model_after_overrides
+
+    flag = parse_config_flags(
+        "--config=configs/cifar10_resnet20.py:smoke",
+        "--config.model.name=plain56",
+        "--config.model.norm=group:4",
+    )
+    config = flag.value
+    assert config.model.depth == 20 and config.model.shortcut is None  # before
+    complete_model_after_overrides(flag)
+    assert (config.model.depth, config.model.shortcut) == (56, "none")
+    assert config.model.norm == "group:4" and config.model.width == 8  # command line, smoke
 
 
 IN_PROCESS = {
@@ -42,6 +151,19 @@ IN_PROCESS = {
     "eval_batch": ((None, "eval_batch_size"), 0, "eval_batch_size must be > 0"),
     "augment": (("dataset", "augment"), "rotate", "unknown augment op 'rotate'"),
     "input_too_small": (("model", "name"), "lenet5", "lenet5 needs NHWC inputs of at least 12x12"),
+    "nan_learning_rate": (
+        ("optimizer", "learning_rate"),
+        float("nan"),
+        "optimizer.learning_rate must be a finite number, got nan",
+    ),
+    "inf_cosine_floor": (("schedule", "alpha"), float("inf"), "schedule.alpha must be a finite"),
+    "inf_step_factor": (("schedule", "factors"), (float("inf"),), "schedule.factors must be a"),
+    "nan_unused_hparam": (("optimizer", "eve_loss_min"), float("nan"), "optimizer.eve_loss_min"),
+    "nan_label_smoothing": (("task", "label_smoothing"), float("nan"), "task.label_smoothing"),
+    "inf_mixup": (("task", "mixup_alpha"), float("inf"), "task.mixup_alpha must be a finite"),
+    "widths_not_integers": (("model", "widths"), ("abc",), "model.widths must be a sequence"),
+    "widths_zero": (("model", "widths"), (8, 0), "positive integers, e.g. (16, 32) (model"),
+    "dropout_nan": (("model", "dropout"), float("nan"), "model.dropout must be a finite number"),
 }
 
 
@@ -54,7 +176,10 @@ def test_bad_names_and_values_raise_config_error(case, tiny_config):
     node = tiny_config[group] if group else tiny_config
     node[key] = value
     if case == "input_too_small":
-        del tiny_config.model["widths"], tiny_config.model["dropout"]
+        from jaxlab.models import complete_model_config
+
+        del tiny_config.model["widths"]  # set by the test config; other keys hold defaults
+        complete_model_config(tiny_config.model, previous_name="small_cnn")
     with pytest.raises(ConfigError, match=re.escape(expected)):
         build_experiment(tiny_config)
 

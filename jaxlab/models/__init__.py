@@ -4,16 +4,29 @@ Every model takes `num_classes`, `dtype` and `bn_axis_name` (the pmap axis for s
 batch norm; ignored by models without batch norm) and is called as `model(x, train=...)`.
 Add a family by writing its file and one line per preset in `_REGISTRY` (a
 `functools.partial` of the family's class; keyword arguments override the preset's).
+
+A model's fields are its constructor arguments: `model_fields(name)` lists them with their
+defaults (a preset's own values included). `complete_model_config` writes them into a
+config's `model` section so that each one can be overridden from the command line, and
+`build_model(name, kwargs, **context)` builds from such a section, adding what comes from
+elsewhere (`num_classes` from the dataset, `bn_axis_name` from the parallel mode). Values
+are checked against the fields' type annotations, so a wrong value is reported with its key.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import functools
-from collections.abc import Callable
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import flax.linen as nn
+import ml_collections
+import numpy as np
 
 from jaxlab.config import ConfigError
 from jaxlab.models.alexnet import AlexNet
@@ -81,36 +94,265 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _field_names(factory: Callable[..., nn.Module]) -> set[str]:
-    cls = factory.func if isinstance(factory, functools.partial) else factory
-    if dataclasses.is_dataclass(cls):
-        return {f.name for f in dataclasses.fields(cls) if f.init} - {"parent", "name"}
-    return set()
+class _Required:
+    """The default of a field that has none (`model_fields`)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+# Fields that come from outside the model section: the dataset (num_classes) and the parallel
+# mode (bn_axis_name). `complete_model_config` leaves them out; `build_model` fills them in.
+CONTEXT_FIELDS = ("num_classes", "bn_axis_name")
+
+
+def _factory(name: str) -> Callable[..., nn.Module]:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+def _class_and_preset(factory: Callable[..., nn.Module]) -> tuple[type, dict[str, Any]]:
+    if isinstance(factory, functools.partial):  # nested partials are flattened by Python
+        return factory.func, dict(factory.keywords)
+    return factory, {}
+
+
+def _init_fields(cls: type) -> list[dataclasses.Field]:
+    if not dataclasses.is_dataclass(cls):
+        return []
+    return [f for f in dataclasses.fields(cls) if f.init and f.name not in ("parent", "name")]
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: its values go unchecked
+        return {}
+
+
+def model_fields(name: str) -> dict[str, Any]:
+    """Returns the constructor fields of the model registered as `name`, in declaration
+    order, with their defaults (the preset's values where `name` is a preset, e.g.
+    `model_fields('resnet20')['depth'] == 20`); `REQUIRED` marks a field without one.
+
+    Raises ConfigError for an unknown name (listing the valid ones).
+    """
+    cls, preset = _class_and_preset(_factory(name))
+    fields = {}
+    for f in _init_fields(cls):
+        if f.name in preset:
+            fields[f.name] = preset[f.name]
+        elif f.default is not dataclasses.MISSING:
+            fields[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = f.default_factory()
+        else:
+            fields[f.name] = REQUIRED
+    return fields
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _config_value(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(representable, the value as a config holds it): scalars and tuples of scalars as they
+    are, None as a typed placeholder (so that the command line can set it), anything else
+    (callables, dtypes) not."""
+    if value is None:
+        members = typing.get_args(hint) if _is_union(hint) else (hint,)
+        for kind in _SCALARS[::-1]:  # str first: 'norm'-like fields take names
+            if kind in members:
+                return True, ml_collections.config_dict.placeholder(kind)
+        return False, None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return True, float(value)  # a float field written `= 0`: keep the override float
+    if isinstance(value, _SCALARS):
+        return True, value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, _SCALARS) for v in value):
+        return True, tuple(value)
+    return False, None
+
+
+def model_config_defaults(name: str) -> dict[str, Any]:
+    """The fields of `model_fields(name)` that a config section can hold, with their
+    defaults: all but `CONTEXT_FIELDS`, fields without a default, and those whose default is
+    not a plain value (dtypes, callables: `dtype` is the only one in this zoo; norm,
+    activation and initializer defaults are names)."""
+    cls, _ = _class_and_preset(_factory(name))
+    hints = _type_hints(cls)
+    out = {}
+    for key, value in model_fields(name).items():
+        if key in CONTEXT_FIELDS or value is REQUIRED:
+            continue
+        ok, config_value = _config_value(value, hints.get(key))
+        if ok:
+            out[key] = config_value
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, ml_collections.FieldReference):
+        value = value.get()
+    return tuple(value) if isinstance(value, list) else value
+
+
+def complete_model_config(
+    section: ml_collections.ConfigDict,
+    previous_name: str | None = None,
+    keep: Iterable[str] = (),
+) -> None:
+    """Adds to a config's `model` section every field of `model_config_defaults(
+    section.name)` that it lacks, holding its default (so the built model is the same as
+    without them). Keys already there are kept; the section stays locked if it was.
+
+    After `section.name` changed from `previous_name` (e.g. an override of `model.name`),
+    first drops the keys that still hold `previous_name`'s defaults, except those in `keep`
+    (the keys set explicitly, e.g. on the command line): they were completed for the other
+    model and would otherwise override the new one's preset (resnet20's depth on resnet56).
+    """
+    defaults = model_config_defaults(section.name)
+    with section.unlocked():
+        if previous_name is not None and previous_name != section.name:
+            stale = model_config_defaults(previous_name)
+            keep = set(keep)
+            for key in list(section.keys()):
+                if key in stale and key not in keep and _plain(section[key]) == _plain(stale[key]):
+                    del section[key]
+        for key, value in defaults.items():
+            if key not in section:
+                section[key] = value
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _is_callable_hint(hint: Any) -> bool:
+    return hint is collections.abc.Callable or typing.get_origin(hint) is collections.abc.Callable
+
+
+def _sequence_element(hint: Any) -> Any:
+    """The element type of a Sequence[T] / tuple[T, ...] / list[T] hint, else None."""
+    origin = typing.get_origin(hint)
+    if origin not in (collections.abc.Sequence, tuple, list):
+        return None
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    return args[0] if len(set(args)) == 1 else Any
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether `value` fits the type annotation `hint`; annotations other than scalars,
+    None, unions, callables and sequences of them (dtypes, modules) are not checked."""
+    if _is_union(hint):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, (bool, np.bool_))
+    if hint is int:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if hint is float:
+        numeric = isinstance(value, (int, float, np.integer, np.floating))
+        return numeric and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if _is_callable_hint(hint):
+        return callable(value)
+    element = _sequence_element(hint)
+    if element is not None:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if element is int:  # sizes (widths, strides, kernel dims): positive
+            return all(_fits(v, int) and v > 0 for v in value)
+        return all(_fits(v, element) for v in value)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    if _is_union(hint):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    simple = {
+        type(None): "None",
+        bool: "true or false",
+        int: "an integer",
+        float: "a finite number",
+        str: "a string",
+    }
+    if hint in simple:
+        return simple[hint]
+    if _is_callable_hint(hint):
+        return "a callable"
+    element = _sequence_element(hint)
+    if element is int:
+        return "a sequence of positive integers, e.g. (16, 32)"
+    if element is not None:
+        return f"a sequence of which each entry is {_describe(element)}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _check_values(name: str, cls: type, kwargs: Mapping[str, Any]) -> None:
+    hints = _type_hints(cls)
+    for key, value in kwargs.items():
+        hint = hints.get(key)
+        if hint is not None and not _fits(value, hint):
+            raise ConfigError(
+                f"model.{key} must be {_describe(hint)} (model {name!r}), got {value!r}"
+            )
 
 
 def get_model(name: str, **kwargs: Any) -> nn.Module:
     """Builds the model registered as `name` with `kwargs` (e.g. num_classes, depth, width).
 
     Raises ConfigError for an unknown name (listing the valid ones), an unknown argument
-    (listing the model's arguments), a depth with no preset, or an unknown norm, activation
-    or initializer name (listing the valid ones).
+    (listing the model's arguments), a value that does not fit the field's type annotation
+    (naming `model.KEY`, what was given and what is expected), a depth with no preset, or an
+    unknown norm, activation or initializer name (listing the valid ones).
     """
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(list_models())}")
-    factory = _REGISTRY[name]
-    fields = _field_names(factory)
+    factory = _factory(name)
+    cls, _ = _class_and_preset(factory)
+    fields = {f.name for f in _init_fields(cls)}
     unknown = sorted(set(kwargs) - fields) if fields else []
     if unknown:
         raise ConfigError(
             f"model {name!r} has no argument(s) {', '.join(unknown)}; "
             f"valid arguments: {', '.join(sorted(fields))}"
         )
+    _check_values(name, cls, kwargs)
     try:
         model = factory(**kwargs)
     except TypeError as e:
         raise ConfigError(f"bad arguments for model {name!r}: {e}") from None
     _check_block_names(model)
     return model
+
+
+def build_model(name: str, kwargs: Mapping[str, Any], **context: Any) -> nn.Module:
+    """Builds the model `name` from a config's model section (`kwargs`, without `name`),
+    adding each `context` entry (e.g. `num_classes=10`, `bn_axis_name='data'`) only where
+    the model has that field and `kwargs` does not set it.
+
+    Raises ConfigError for an unknown name or argument (listing the valid ones), a field
+    without default that neither sets, and everything `get_model` checks.
+    """
+    fields = model_fields(name)
+    unknown = sorted(set(kwargs) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown model key(s) {', '.join(f'model.{k}' for k in unknown)} for model "
+            f"{name!r}; valid keys: {', '.join(sorted(fields))}"
+        )
+    args = dict(kwargs)
+    args.update({k: v for k, v in context.items() if k in fields and k not in args})
+    missing = [k for k, v in fields.items() if v is REQUIRED and k not in args]
+    if missing:
+        raise ConfigError(
+            f"model {name!r} needs {', '.join(f'model.{k}' for k in missing)} (no default)"
+        )
+    return get_model(name, **args)
 
 
 def _check_block_names(model: nn.Module) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import ml_collections
 import optax
 
-from jaxlab.config import ConfigError
+from jaxlab.config import ConfigError, check_finite
 from jaxlab.optim import groups
 from jaxlab.optim.checks import require, require_number
 from jaxlab.optim.groups import param_groups, validate_param_groups
@@ -63,9 +63,12 @@ __all__ = [
 
 def validate_optimizer_config(config: ml_collections.ConfigDict, num_train_steps: int) -> None:
     """Raises ConfigError (one line, valid choices) for a bad optimizer, schedule, group
-    pattern syntax, accumulation or EMA setting (patterns against params:
+    pattern syntax, accumulation or EMA setting, or a NaN / infinite value anywhere in
+    `config.optimizer` and `config.schedule` (patterns against params:
     `validate_param_groups`)."""
     o = config.optimizer
+    check_finite(o, "optimizer")
+    check_finite(config.schedule, "schedule")
     validate_optimizer_hparams(o)
     validate_schedule_config(config, num_train_steps)
     if o.name == "rprop" and (config.schedule.name != "constant" or config.schedule.warmup_steps):

@@ -82,28 +82,38 @@ def parse_lr_multipliers(spec: str) -> list[tuple[str, float]]:
     return out
 
 
+def example_paths(paths: list[str], limit: int = 8) -> str:
+    """'a, b, ... (N in all)': the first `limit` parameter paths, for error messages."""
+    shown = ", ".join(paths[:limit])
+    return shown + (f", ... ({len(paths)} in all)" if len(paths) > limit else "")
+
+
 def param_groups(config: ml_collections.ConfigDict, params: Any) -> dict[str, str]:
     """Returns {path: group} with group 'frozen' or the multiplier as a string ('1.0' for
-    the default group); raises ConfigError for an unmatched pattern or an ambiguous path."""
+    the default group); raises ConfigError naming `optimizer.frozen` or
+    `optimizer.lr_multipliers` for a pattern that matches no parameter (with example paths)
+    or a path that two patterns claim."""
     o = config.optimizer
-    patterns = [(o.frozen, FROZEN)] if o.frozen else []
-    patterns += [(p, repr(m)) for p, m in parse_lr_multipliers(o.lr_multipliers)]
-    compiled = [(compile_pattern(p, "frozen/lr_multipliers"), p, g) for p, g in patterns]
+    patterns = [(o.frozen, FROZEN, "frozen")] if o.frozen else []
+    patterns += [(p, repr(m), "lr_multipliers") for p, m in parse_lr_multipliers(o.lr_multipliers)]
+    compiled = [(compile_pattern(p, key), p, g, key) for p, g, key in patterns]
     paths = param_paths(params)
     groups, used = {}, set()
     for path in paths:
-        hits = [(p, g) for rx, p, g in compiled if rx.fullmatch(path)]
+        hits = [(p, g, key) for rx, p, g, key in compiled if rx.fullmatch(path)]
         if len(hits) > 1:
             raise ConfigError(
                 f"parameter {path!r} matches several group patterns: "
-                f"{', '.join(repr(p) for p, _ in hits)}; make them disjoint"
+                f"{', '.join(f'optimizer.{key} {p!r}' for p, _, key in hits)}; make them disjoint"
             )
         groups[path] = hits[0][1] if hits else repr(1.0)
-        used.update(p for p, _ in hits)
-    for _, p, _ in compiled:
-        if p not in used:
-            shown = ", ".join(paths[:8]) + (", ..." if len(paths) > 8 else "")
-            raise ConfigError(f"group pattern {p!r} matches no parameter; parameters: {shown}")
+        used.update((p, key) for p, _, key in hits)
+    for _, p, _, key in compiled:
+        if (p, key) not in used:
+            raise ConfigError(
+                f"optimizer.{key} pattern {p!r} matches no parameter (patterns must match the "
+                f"whole '/'-joined path); parameters: {example_paths(paths)}"
+            )
     return groups
 
 

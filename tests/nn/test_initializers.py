@@ -53,8 +53,19 @@ def test_uniform_bounds_and_orthogonality():
     assert float(jnp.max(jnp.abs(w))) <= bound and float(jnp.max(jnp.abs(w))) > 0.95 * bound
     q = get_initializer("orthogonal")(fast_key(0), (64, 32), jnp.float32)
     np.testing.assert_allclose(q.T @ q, np.eye(32), atol=1e-5)
-    assert get_initializer(None) is not None
     assert _var(kaiming("fan_out", negative_slope=0.0)) == pytest.approx(2 / FAN_OUT, rel=0.03)
+
+
+def test_no_initializer_name_gives_the_default_lecun_normal():
+    """None (a model's `kernel_init` left unset) is LeCun normal, or the `default` named."""
+    w = get_initializer(None)(fast_key(0), SHAPE, jnp.float32)
+    assert w.shape == SHAPE and w.dtype == jnp.float32
+    assert float(jnp.mean(w)) == pytest.approx(0.0, abs=3 * (1 / FAN_IN) ** 0.5 / w.size**0.5)
+    assert float(jnp.var(w)) == pytest.approx(1 / FAN_IN, rel=0.03)
+    np.testing.assert_array_equal(w, get_initializer("lecun_normal")(fast_key(0), SHAPE))
+    assert _var(get_initializer(None, default="xavier_uniform")) == pytest.approx(
+        2 / (FAN_IN + FAN_OUT), rel=0.03
+    )
 
 
 @pytest.mark.parametrize("spec", ["bogus", "orthogonal:2", "fixup"])

@@ -133,13 +133,38 @@ def test_every_parameter_falls_in_exactly_one_group():
 
 def test_overlapping_or_unmatched_patterns_fail():
     params = mlp_params()
-    with pytest.raises(ConfigError, match="several group patterns"):
+    with pytest.raises(
+        ConfigError,
+        match="parameter 'backbone/conv/bias' matches several group patterns: optimizer.frozen "
+        "'backbone/.\\*', optimizer.lr_multipliers '.\\*'",
+    ):
         optim.validate_param_groups(config(frozen="backbone/.*", lr_multipliers=".*=0.5"), params)
     c = config(frozen="encoder/.*")
-    with pytest.raises(ConfigError, match="'encoder/.\\*' matches no parameter"):
+    with pytest.raises(ConfigError, match="optimizer.frozen pattern 'encoder/.\\*' matches no"):
         optim.validate_param_groups(c, params)
     with pytest.raises(ConfigError, match="matches no parameter"):
         optim.create_optimizer(c, 10).init(params)
+
+
+@pytest.mark.parametrize(
+    "key, value, pattern",
+    [
+        ("frozen", "conv.*", "conv.*"),  # must match the whole path: backbone/conv/...
+        ("lr_multipliers", "head/.*=0.1,encoder/.*=2", "encoder/.*"),
+    ],
+)
+def test_unmatched_pattern_names_its_key_and_example_paths(key, value, pattern):
+    with pytest.raises(ConfigError) as err:
+        optim.validate_param_groups(config(**{key: value}), mlp_params())
+    message = str(err.value)
+    assert message.startswith(f"optimizer.{key} pattern {pattern!r} matches no parameter")
+    assert message.endswith(
+        "parameters: backbone/conv/bias, backbone/conv/kernel, backbone/norm/bias, "
+        "backbone/norm/scale, head/bias, head/kernel"
+    )
+    many = {f"layer{i:02d}": {"kernel": jnp.ones(1)} for i in range(20)}
+    with pytest.raises(ConfigError, match=r"layer07/kernel, \.\.\. \(20 in all\)$"):
+        optim.validate_param_groups(config(**{key: value}), many)
 
 
 def test_default_decay_mask_exempts_biases_norms_and_vectors():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from jax import numpy as jnp
 
@@ -89,8 +91,48 @@ def test_bad_group_specs():
     bad("bad regex", optimizer__frozen="(unclosed")
     c = default_config()
     c.optimizer.lr_multipliers = "encoder/.*=0.1"
-    with pytest.raises(ConfigError, match="'encoder/.\\*' matches no parameter; parameters: w"):
+    with pytest.raises(
+        ConfigError,
+        match=r"optimizer.lr_multipliers pattern 'encoder/\.\*' matches no parameter .*; "
+        "parameters: w$",
+    ):
         optim.validate_param_groups(c, {"w": jnp.ones(2)})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_are_refused_naming_the_key(value):
+    """NaN passes every range check (all its comparisons are false) and the run would only
+    die later with a non-finite loss; infinities too. Checked for every float of the
+    optimizer and schedule sections, whether or not the chosen optimizer reads it."""
+    bad("optimizer.learning_rate must be a finite number", optimizer__learning_rate=value)
+    bad("optimizer.weight_decay must be a finite number", optimizer__weight_decay=value)
+    bad("optimizer.grad_clip_norm must be a finite number", optimizer__grad_clip_norm=value)
+    bad("optimizer.b2 must be a finite number", optimizer__b2=value)
+    bad("optimizer.eve_loss_min must be a finite number", optimizer__eve_loss_min=value)
+    bad("schedule.alpha must be a finite number", schedule__alpha=value)
+    bad("schedule.cycle_base_lr must be a finite", schedule__cycle_base_lr=value)
+    bad(
+        r"schedule.factors must be a finite number, got \(0.1, ",
+        schedule__name="step",
+        schedule__boundaries=(10, 20),
+        schedule__factors=(0.1, value),
+    )
+
+
+# The rate at step 5 of 100 of every schedule with the default keys (lr 1e-3, no warmup,
+# alpha 0; step: x0.1 at 10; exponential: x0.1 over the 100 steps; inverse_sqrt: tau = 1;
+# cyclical: triangular from 1e-4 with half cycles of 10 steps; one_cycle: cosine from
+# lr / 25 up to lr at 30 steps), from the formulas of jaxlab/optim/schedules.py.
+DEFAULT_RATE_AT_STEP_5 = {
+    "constant": 1e-3,
+    "step": 1e-3,
+    "exponential": 1e-3 * 0.1 ** (5 / 100),
+    "linear": 1e-3 * (1 - 5 / 100),
+    "cosine": 1e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 100)),
+    "inverse_sqrt": 1e-3 * math.sqrt(1 / (5 + 1)),
+    "cyclical": 1e-4 + (1e-3 - 1e-4) * 5 / 10,
+    "one_cycle": 1e-3 / 25 + (1e-3 - 1e-3 / 25) * 0.5 * (1 - math.cos(math.pi * 5 / 30)),
+}
 
 
 def test_defaults_are_valid_for_every_optimizer_and_schedule():
@@ -105,4 +147,5 @@ def test_defaults_are_valid_for_every_optimizer_and_schedule():
             c.schedule.half_cycle_steps = 10
         if name == "step":
             c.schedule.boundaries, c.schedule.factors = (10,), (0.1,)
-        optim.create_schedule(c, 100)(5)
+        schedule = optim.create_schedule(c, 100)
+        assert float(schedule(5)) == pytest.approx(DEFAULT_RATE_AT_STEP_5[name], rel=1e-5), name
