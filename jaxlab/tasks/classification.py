@@ -36,10 +36,10 @@ from flax import traverse_util
 from jaxlab import losses
 from jaxlab.config import ConfigError, check_positive
 from jaxlab.metrics import average
+from jaxlab.models import build_model
 from jaxlab.nn import lsuv_init
 from jaxlab.optim import ema_decay
 from jaxlab.tasks import mixing, tta
-from jaxlab.tasks._shim import build_model
 from jaxlab.tasks.base import Batch, Metrics, PyTree, StepContext, TaskSetup
 from jaxlab.tasks.supervised import ApplyFn, EvalFn, LossFn, SupervisedTask
 
