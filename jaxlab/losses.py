@@ -7,8 +7,8 @@ exactly 0 there, finite whatever the logits hold (even -inf or NaN), and the gra
 loss with respect to those logits is exactly 0 where they are finite. Averages must then
 leave those positions out of the denominator: `masked_mean` / `masked_cross_entropy`
 divide by the number of valid (and, where given, unmasked) positions, so a batch that is
-half void pixels is not scored as half as large. For labels in [0, C) every function returns the same bits as before ignoring
-existed.
+half void pixels is not scored as half as large. For labels in [0, C) every function
+returns the same bits as before ignoring existed.
 
 Masks follow clu's convention: a mask is aligned with the LEADING axes of the values it masks
 (an example mask [B] for per-token values [B, T]) and then broadcast (`broadcast_mask`).
