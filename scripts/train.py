@@ -3,8 +3,8 @@
 Overrides: `--config.optimizer.learning_rate=0.01 --config.num_train_steps=500`. Re-running
 the same command resumes from the workdir's latest checkpoint. `--mock_data=N` runs the
 config on N generated examples per split (TFDS mock data), e.g. an ImageNet config here.
-Exit status 2 for bad input (config, names, values, missing data, busy workdir), 1 for a
-diverged run.
+Exit status 2 for bad input (config, variants, names, values, missing data, a busy workdir or
+one that is a file), 1 for a diverged run.
 """
 
 from __future__ import annotations
