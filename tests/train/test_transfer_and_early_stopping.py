@@ -81,10 +81,10 @@ def test_init_from_loads_backbone_with_new_head(tiny_config, tmp_path):
     target = str(tmp_path / "target")
     train_and_evaluate(tiny_config, target)
     state = latest_state(target)
-    for name, leaf in state["params"].items():
+    for name, leaf in state["task"]["params"].items():
         if name != "head":
-            jax.tree.map(np.testing.assert_array_equal, leaf, trained["params"][name])
-    assert state["params"]["head"]["kernel"].shape[-1] == 12
+            jax.tree.map(np.testing.assert_array_equal, leaf, trained["task"]["params"][name])
+    assert state["task"]["params"]["head"]["kernel"].shape[-1] == 12
     assert int(state["step"]) == 1  # the step counter is never taken from the source
 
 
