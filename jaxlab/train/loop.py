@@ -89,8 +89,8 @@ def _train(trainer: Trainer) -> dict[str, float]:
     )
     train_iter = trainer.train_iterator(start, meta)
     print(
-        f"Training {exp.task.name} ({config.model.get('name')}) on {exp.info.name}: steps "
-        f"{start} -> {total} ({spe} steps/epoch), {config.parallel.mode} on "
+        f"Training {config.model.get('name')} on {exp.info.name} (task {exp.task.name}): "
+        f"steps {start} -> {total} ({spe} steps/epoch), {config.parallel.mode} on "
         f"{jax.device_count()} device(s)",
         flush=True,
     )
