@@ -27,7 +27,7 @@ from jaxlab.config import ConfigError, check_choice, check_positive
 from jaxlab.data import digits as _digits  # noqa: F401  (registers the 'digits' builder)
 from jaxlab.data import shapes_seg as _shapes_seg  # noqa: F401  (registers 'shapes_seg')
 from jaxlab.data.augment import parse_augment
-from jaxlab.data.features import SPATIAL_KINDS, DatasetInfo, Feature
+from jaxlab.data.features import SPATIAL_KINDS, DatasetInfo, Feature, full_batches_per_epoch
 from jaxlab.data.preprocess import FIXED_SIZE
 from jaxlab.data.registry import get_source, num_views
 from jaxlab.data.tfds_source import TfdsSource
@@ -223,14 +223,7 @@ def get_dataset_info(config: ml_collections.ConfigDict) -> DatasetInfo:
 
 def steps_per_epoch(config: ml_collections.ConfigDict, info: DatasetInfo) -> int:
     """Full global batches in one pass over the train split (the remainder is dropped)."""
-    steps = info.num_train_examples // config.batch_size
-    if steps == 0:
-        raise ConfigError(
-            f"batch_size {config.batch_size} is larger than the {info.num_train_examples} "
-            f"examples of {info.name} split {config.dataset.train_split!r}; "
-            f"use a batch_size of at most {info.num_train_examples}"
-        )
-    return steps
+    return full_batches_per_epoch(config, info)
 
 
 def num_eval_batches(

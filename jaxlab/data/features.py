@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -124,3 +125,16 @@ def pad_batch(
     mask[:count] = 1.0
     out[EVAL_MASK] = mask
     return out
+
+
+def full_batches_per_epoch(config: Any, info: DatasetInfo) -> int:
+    """Full global batches in one pass over the train split (the remainder is dropped);
+    ConfigError when the batch is larger than the split."""
+    steps = info.num_train_examples // config.batch_size
+    if steps == 0:
+        raise ConfigError(
+            f"batch_size {config.batch_size} is larger than the {info.num_train_examples} "
+            f"examples of {info.name} split {config.dataset.train_split!r}; "
+            f"use a batch_size of at most {info.num_train_examples}"
+        )
+    return steps

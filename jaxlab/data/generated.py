@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 
 from jaxlab.config import ConfigError, check_choice, check_positive
-from jaxlab.data.features import DatasetInfo, Feature, pad_batch
+from jaxlab.data.features import DatasetInfo, Feature, full_batches_per_epoch, pad_batch
 from jaxlab.data.registry import Batch, num_views
 
 SPLITS = ("train", "test")
@@ -118,14 +118,7 @@ class ArraySource:
         )
 
     def steps_per_epoch(self, config: ml_collections.ConfigDict, info: DatasetInfo) -> int:
-        steps = info.num_train_examples // config.batch_size
-        if steps == 0:
-            raise ConfigError(
-                f"batch_size {config.batch_size} is larger than the {info.num_train_examples} "
-                f"examples of {info.name} split {config.dataset.train_split!r}; "
-                f"use a batch_size of at most {info.num_train_examples}"
-            )
-        return steps
+        return full_batches_per_epoch(config, info)
 
     def num_eval_batches(
         self, config: ml_collections.ConfigDict, info: DatasetInfo, process_count: int = 1

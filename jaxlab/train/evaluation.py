@@ -40,11 +40,13 @@ PROGRESS_EVERY_S = 10.0  # a long evaluation reports its progress this often
 @dataclasses.dataclass
 class EvalResult:
     """What an evaluator produced: scalars, images ([N, H, W, C] or [H, W, C], values in
-    [0, 1] or uint8) and texts, each by key."""
+    [0, 1] or uint8) and texts, each by key; `outputs` holds collected arrays (not written)
+    for the caller."""
 
     scalars: dict[str, float] = dataclasses.field(default_factory=dict)
     images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     texts: dict[str, str] = dataclasses.field(default_factory=dict)
+    outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -105,7 +107,9 @@ class DatasetEvaluator(Evaluator):
     """An exact pass over the eval split with a task-protocol eval step
     `(task_state, batch, carry, ctx) -> (carry, metrics)`: metrics accumulated on the
     devices in one compiled step (padding masked by the task), collected outputs (clu
-    `CollectingMetric`) joined on the host, progress printed during long passes."""
+    `CollectingMetric`, padding rows included: collect the 'mask' too) joined on the host
+    (logged when their `compute()` gives scalars, else returned as `outputs`), progress
+    printed during long passes."""
 
     def __init__(
         self,
@@ -159,7 +163,22 @@ class DatasetEvaluator(Evaluator):
                     flush=True,
                 )
         accum = ctx.host(carry[0] if carry is not None else accum)
-        return EvalResult(scalars=compute_metrics({**accum, **collected}))
+        scalars = compute_metrics(accum)
+        outputs: dict[str, Any] = {}
+        for name, metric in collected.items():
+            value = metric.compute()
+            if _is_scalars(value):
+                scalars.update(compute_metrics({name: metric}))
+            else:
+                outputs[name] = value
+        return EvalResult(scalars=scalars, outputs=outputs)
+
+
+def _is_scalars(value: Any) -> bool:
+    """Whether a computed metric is a scalar or a dict of scalars (else: arrays)."""
+    if isinstance(value, Mapping):
+        return all(np.ndim(v) == 0 for v in value.values())
+    return np.ndim(value) == 0
 
 
 EvaluatorFactory = Callable[[Task, TaskSetup, ml_collections.ConfigDict], Evaluator]

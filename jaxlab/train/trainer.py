@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jax
-import numpy as np
 from absl import logging
 
 from jaxlab import data
@@ -198,8 +197,3 @@ def data_state_of(iterator: Any) -> dict[str, Any] | None:
     (then the step is its position)."""
     get_state = getattr(iterator, "get_state", None)
     return dict(get_state()) if get_state else None
-
-
-def host_scalars(values: Mapping[str, Any]) -> dict[str, float]:
-    """Floats of a mapping of host scalars (numpy or Python)."""
-    return {k: float(np.asarray(v)) for k, v in values.items()}

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from clu import metrics as clu_metrics
 
 from jaxlab import losses
 from jaxlab.metrics import ConfusionMatrix, average
@@ -244,10 +245,20 @@ class SegState:
     opt_state: Any
 
 
+@flax.struct.dataclass  # a subclass of a clu metric must be a pytree of its own
+class IgnoredFraction(clu_metrics.CollectingMetric.from_outputs(("label", "mask"))):
+    """Collected outputs computed on the host: the fraction of the real examples' pixels
+    labelled 255 (the padding rows are collected with their mask 0 and dropped here)."""
+
+    def compute(self) -> float:
+        values = super().compute()
+        return float(np.mean(values["label"][values["mask"] > 0] == 255))
+
+
 class Segmentation(Task):
     name = "test_segmentation"
     train_metric_names = ("loss", "pixel_accuracy")
-    eval_metric_names = ("loss", "iou/mean_iou", "iou/pixel_accuracy")
+    eval_metric_names = ("loss", "iou/mean_iou", "iou/pixel_accuracy", "ignored")
 
     def __init__(self, setup: TaskSetup) -> None:
         self.classes = setup.info.num_classes + 1  # one class beyond the dataset's: absent
@@ -287,6 +298,7 @@ class Segmentation(Task):
             "iou": ConfusionMatrix.from_predictions(
                 jnp.argmax(logits, -1), batch["label"], self.classes, valid
             ),
+            "ignored": IgnoredFraction.from_model_output(label=batch["label"], mask=batch["mask"]),
         }
 
 

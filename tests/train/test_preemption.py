@@ -84,9 +84,7 @@ def straight(data_dir, tmp_path_factory) -> str:
 def assert_identical(reference: str, other: str) -> None:
     a, b = final_state(reference), final_state(other)
     jax.tree.map(np.testing.assert_array_equal, a["task"]["params"], b["task"]["params"])
-    jax.tree.map(
-        np.testing.assert_array_equal, a["task"]["model_state"], b["task"]["model_state"]
-    )
+    jax.tree.map(np.testing.assert_array_equal, a["task"]["model_state"], b["task"]["model_state"])
     assert train_rows(reference) == train_rows(other)
 
 
