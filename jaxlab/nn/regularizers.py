@@ -41,7 +41,8 @@ def stochastic_depth_rates(num_blocks: int, max_rate: float) -> list[float]:
 class StochasticDepth(nn.Module):
     """Drops a whole residual branch per sample with probability `rate` (Huang et al., 2016;
     "drop path"): at train time each sample's branch is zeroed or scaled by 1/(1 - rate); at
-    eval it is the identity. Apply it to the branch before the residual addition."""
+    eval it is the identity. Apply it to the branch before the residual addition. It is
+    flax's `nn.Dropout` with the mask broadcast over every axis but the batch axis."""
 
     rate: float = 0.0
 
@@ -50,9 +51,7 @@ class StochasticDepth(nn.Module):
         _check_rate(self.rate, "stochastic depth")
         if deterministic or self.rate == 0.0:
             return x
-        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.rate, shape)
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
+        return nn.Dropout(self.rate, broadcast_dims=tuple(range(1, x.ndim)))(x, deterministic=False)
 
 
 def drop_connect(kernel: jax.Array, rate: float, *, rng: jax.Array) -> jax.Array:

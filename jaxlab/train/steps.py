@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 from clu import metrics as clu_metrics
@@ -40,6 +41,20 @@ def eval_rng(state_rng: jax.Array, step: jax.Array, index: jax.Array) -> jax.Arr
     train steps': split off the run key first)."""
     key = jax.random.split(jax.random.wrap_key_data(state_rng))[1]
     return jax.random.fold_in(jax.random.fold_in(key, step), index)
+
+
+def check_same_layout(what: str, before: PyTree, after: PyTree) -> None:
+    """Raises TypeError (at trace time) unless `after` has the structure, shapes and dtypes
+    of `before`: a state that changes them would recompile the step every time and could
+    not be donated."""
+    try:
+        chex.assert_trees_all_equal_shapes_and_dtypes(before, after)
+    except AssertionError as e:
+        first = str(e).strip().splitlines()[0]
+        raise TypeError(
+            f"{what} must return a state with the structure, shapes and dtypes it was given "
+            f"(it is fed back to the next step): {first}"
+        ) from None
 
 
 def reduce_over_devices(metrics: Metrics, axis_name: str | None) -> Metrics:
@@ -106,6 +121,7 @@ def make_train_step(
             epoch_start=state.step % epoch_every == 0 if epoch_every else state.step == 0,
         )
         task_state, metrics = task.train_step(state.task, batch, ctx)
+        check_same_layout(f"task {task.name!r}: train_step", state.task, task_state)
         metrics = reduce_over_devices(metrics, axis_name)
         first_bad = jnp.where(
             (state.first_nonfinite_step < 0) & ~all_finite(metrics),
@@ -148,7 +164,9 @@ def make_eval_step(
         if axis_name:
             key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
         ctx = StepContext(step=state.step, rngs=stream_keys(key, rng_streams), axis_name=axis_name)
-        task_carry, metrics = eval_step(state.task, batch, task_carry, ctx)
+        new_carry, metrics = eval_step(state.task, batch, task_carry, ctx)
+        check_same_layout("eval_step's carry", task_carry, new_carry)
+        task_carry = new_carry
         reduced, collected = split_collected(reduce_over_devices(metrics, axis_name))
         return (merge_metrics(accum, reduced), task_carry, index + 1), collected
 

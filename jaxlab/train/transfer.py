@@ -15,8 +15,8 @@ import os
 import re
 from typing import Any
 
-import jax
 import numpy as np
+from flax import traverse_util
 
 from jaxlab.config import ConfigError
 from jaxlab.train.checkpoint import Checkpointer, variables_of
@@ -45,10 +45,8 @@ class TransferReport:
 
 
 def _flat(tree: PyTree) -> dict[str, Any]:
-    out = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        out["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)] = leaf
-    return out
+    """{'a/b/c': leaf} of nested dicts of arrays (flax.traverse_util)."""
+    return traverse_util.flatten_dict(dict(tree), sep="/") if tree else {}
 
 
 def load_pretrained(workdir: str) -> dict[str, PyTree]:
@@ -105,6 +103,4 @@ def merge_pretrained(
             f"{head!r}): {'; '.join(mismatched)}"
         )
     report.unexpected = sorted(set(source) - set(flat_new))
-    treedef = jax.tree_util.tree_structure(variables)
-    merged = jax.tree_util.tree_unflatten(treedef, [merged_flat[p] for p in flat_new])
-    return merged, report
+    return traverse_util.unflatten_dict(merged_flat, sep="/"), report
