@@ -3,6 +3,7 @@ total, the batch statistics and the FLOPs of one forward pass (XLA cost analysis
 
     python -m scripts.inspect --model resnet18 [--num_classes 1000 --image_size 224 --channels 3]
     python -m scripts.inspect --config configs/cifar10_resnet20.py
+    python -m scripts.inspect --model lenet5 --image_size 32 --channels 1 --flax_summary
 
 With --config the model (`config.model.name` and its other keys) comes from the config and
 the input shape and classes from its dataset (`jaxlab.data.get_dataset_info`), falling back
@@ -31,6 +32,7 @@ flags.DEFINE_integer("image_size", 224, "Input height and width (without --confi
 flags.DEFINE_integer("channels", 3, "Input channels (without --config).")
 flags.DEFINE_integer("batch_size", 1, "Batch size of the forward pass whose FLOPs are counted.")
 flags.DEFINE_bool("flops", True, "Compile the forward pass to report its FLOPs.")
+flags.DEFINE_bool("flax_summary", False, "Also print flax's nn.tabulate table of the model.")
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 
 
@@ -62,7 +64,7 @@ def resolve(config, model: str | None, num_classes: int, image_size: int, channe
 
 def main(argv: list[str]) -> None:
     del argv
-    from jaxlab.analysis import parameter_table
+    from jaxlab.analysis import module_summary, parameter_table
     from jaxlab.config import ConfigError
     from jaxlab.models import get_model
 
@@ -78,6 +80,8 @@ def main(argv: list[str]) -> None:
     args = ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items()))
     print(f"model {name}({args}), input {list(hwc)}")
     print(table.format())
+    if FLAGS.flax_summary:
+        print(module_summary(model, (FLAGS.batch_size, *hwc)))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from jaxlab.analysis.params import (
     count_params,
     forward_flops,
     layer_formula,
+    module_summary,
     parameter_rows,
     parameter_table,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "count_params",
     "forward_flops",
     "layer_formula",
+    "module_summary",
     "parameter_rows",
     "parameter_table",
 ]

@@ -126,3 +126,14 @@ def test_inspect_script_bad_model_exits_2_with_one_line():
     result = run_script("scripts.inspect", "--model", "resnet19")
     assert result.returncode == 2
     assert "unknown model 'resnet19'; valid choices:" in result.stderr
+
+
+def test_flax_summary_agrees_with_the_parameter_table():
+    from jaxlab.analysis import module_summary
+    from jaxlab.models import get_model
+
+    model = get_model("mlp", num_classes=10)
+    table = parameter_table(model, (1, 8, 8, 1), flops=False)
+    summary = module_summary(model, (1, 8, 8, 1))
+    assert f"Total Parameters: {table.total:,}" in summary
+    assert "Dense" in summary
