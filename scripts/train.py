@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
+LAUNCH_TIME = time.time()  # before the heavy imports: the loop reports the time to step 1
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
@@ -52,6 +54,14 @@ def check_workdir(workdir: str) -> None:
         fail(f"--workdir {workdir!r} {what} an existing file, not a directory")
 
 
+def _source_or_none(get_source, config):
+    """The dataset's source, or None for an unknown name (reported later, in one line)."""
+    try:
+        return get_source(config.dataset.name)
+    except Exception:  # noqa: BLE001 - train_and_evaluate names the problem
+        return None
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -60,7 +70,11 @@ def main(argv: list[str]) -> None:
     check_workdir(flags.FLAGS.workdir)
     config = load_config_or_fail(_CONFIG)
     quiet_library_logs()
-    import_tensorflow_quietly()
+    from jaxlab.data.registry import get_source
+    from jaxlab.data.tfds_source import TfdsSource
+
+    if flags.FLAGS.mock_data or isinstance(_source_or_none(get_source, config), TfdsSource):
+        import_tensorflow_quietly()  # generated datasets never load TensorFlow
 
     from jaxlab.config import ConfigError
     from jaxlab.train import NonFiniteLossError, WorkdirBusyError, train_and_evaluate
@@ -73,9 +87,11 @@ def main(argv: list[str]) -> None:
             import tensorflow_datasets as tfds
 
             with tfds.testing.mock_data(num_examples=mock):
-                metrics = train_and_evaluate(config, flags.FLAGS.workdir, async_checkpoints=False)
+                metrics = train_and_evaluate(
+                    config, flags.FLAGS.workdir, async_checkpoints=False, launch_time=LAUNCH_TIME
+                )
         else:
-            metrics = train_and_evaluate(config, flags.FLAGS.workdir)
+            metrics = train_and_evaluate(config, flags.FLAGS.workdir, launch_time=LAUNCH_TIME)
     except (ConfigError, WorkdirBusyError) as e:
         fail(str(e))
     except NonFiniteLossError as e:

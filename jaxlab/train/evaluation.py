@@ -31,7 +31,7 @@ from jaxlab.tasks import Task
 from jaxlab.tasks.base import PyTree, TaskSetup
 from jaxlab.train.fetching import compute_metrics
 from jaxlab.train.parallel import Parallel
-from jaxlab.train.state import TrainState, empty_metrics
+from jaxlab.train.state import TrainState, empty_metrics, eval_shape_on_axis
 from jaxlab.train.steps import eval_metric_shapes, make_eval_step
 
 PROGRESS_EVERY_S = 10.0  # a long evaluation reports its progress this often
@@ -128,11 +128,13 @@ class DatasetEvaluator(Evaluator):
         self.parallel = parallel
         example = info.example_batch(1, train=False)
         example["mask"] = np.ones((1,), np.float32)
-        carry = jax.eval_shape(self._init_carry, abstract_state.task, example)
-        self._empty = empty_metrics(
-            eval_metric_shapes(self._eval_step, self._rng_streams, abstract_state, example, carry)
-        )
         axis = parallel.axis_name
+        carry = eval_shape_on_axis(self._init_carry, axis, abstract_state.task, example)
+        self._empty = empty_metrics(
+            eval_metric_shapes(
+                self._eval_step, self._rng_streams, abstract_state, example, carry, axis
+            )
+        )
         self._step = parallel.compile_eval_step(
             make_eval_step(self._eval_step, self._rng_streams, axis_name=axis)
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import jax
@@ -31,13 +32,19 @@ __all__ = ["NonFiniteLossError", "WorkdirBusyError", "train_and_evaluate"]
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, *, async_checkpoints: bool = True
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    async_checkpoints: bool = True,
+    launch_time: float | None = None,
 ) -> dict[str, float]:
     """Trains and evaluates the experiment `config` in `workdir`; returns the final metrics
     of the `eval` evaluator.
 
     `async_checkpoints=False` makes every save finish before training goes on (needed under
     `tfds.testing.mock_data`, which fakes the file system while a pipeline is built).
+    `launch_time` (a `time.time()` taken when the command started) makes the loop print the
+    time from launch to the end of the first step (imports, data, compilation).
     Raises ConfigError before writing anything when the config is wrong, WorkdirBusyError
     when another run holds the workdir, NonFiniteLossError when the loss diverges.
     """
@@ -45,10 +52,10 @@ def train_and_evaluate(
     exp = build_experiment(config)
     with workdir_lock(workdir, jax.process_index()):
         trainer = Trainer(exp, workdir, async_checkpoints=async_checkpoints)
-        return _train(trainer)
+        return _train(trainer, launch_time)
 
 
-def _train(trainer: Trainer) -> dict[str, float]:
+def _train(trainer: Trainer, launch_time: float | None = None) -> dict[str, float]:
     exp, config, workdir = trainer.exp, trainer.config, trainer.workdir
     total, spe = exp.num_train_steps, exp.steps_per_epoch
     state, meta = trainer.initial_state()
@@ -109,6 +116,13 @@ def _train(trainer: Trainer) -> dict[str, float]:
             step += 1
             if step == start + 1:
                 progress.start(step)  # steps/s from here: compilation is behind us
+                if launch_time is not None:
+                    jax.block_until_ready(trainer.state.step)
+                    print(
+                        f"First step done {time.time() - launch_time:.1f}s after launch "
+                        "(imports, data, compilation)",
+                        flush=True,
+                    )
             report(step)
             write(logged)
             evaluated = None

@@ -52,26 +52,41 @@ def empty_metrics(abstract: Metrics) -> Metrics:
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), abstract)
 
 
-def train_metric_shapes(task: Task, example_batch: Mapping[str, Any], seed: int) -> Metrics:
+def eval_shape_on_axis(fn: Callable[..., Any], axis_name: str | None, *args: Any) -> Any:
+    """`jax.eval_shape(fn, *args)`, traced inside a mapped axis `axis_name` of size 1 when
+    given, so that collectives over the pmap axis (batch-norm statistics, `ctx.pmean`)
+    trace as they do in the compiled steps."""
+    if not axis_name:
+        return jax.eval_shape(fn, *args)
+    mapped = jax.vmap(fn, in_axes=None, axis_size=1, axis_name=axis_name)
+    out = jax.eval_shape(mapped, *args)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), out)
+
+
+def train_metric_shapes(
+    task: Task, example_batch: Mapping[str, Any], seed: int, axis_name: str | None = None
+) -> Metrics:
     """The abstract metrics a task's train step returns (no computation)."""
 
     def metrics_of(batch: Mapping[str, Any]) -> Metrics:
         ctx = init_context(task, seed)
         state = task.init_state(batch, ctx)
-        return task.train_step(state, batch, ctx.replace(epoch_start=jnp.asarray(True)))[1]
+        ctx = ctx.replace(epoch_start=jnp.asarray(True), axis_name=axis_name)
+        return task.train_step(state, batch, ctx)[1]
 
-    return jax.eval_shape(metrics_of, example_batch)
+    return eval_shape_on_axis(metrics_of, axis_name, example_batch)
 
 
 def make_init_fn(
-    task: Task, example_batch: Mapping[str, Any], seed: int
+    task: Task, example_batch: Mapping[str, Any], seed: int, axis_name: str | None = None
 ) -> Callable[..., TrainState]:
     """Returns a pure function building the initial state (run it under jit or eval_shape).
 
     Called with no argument it initializes the task from the seed; called with a task state
-    (e.g. one holding pretrained variables) it starts from that.
+    (e.g. one holding pretrained variables) it starts from that. `axis_name`: the pmap axis
+    the steps run on (the metrics' shapes are traced on it).
     """
-    metric_shapes = train_metric_shapes(task, example_batch, seed)
+    metric_shapes = train_metric_shapes(task, example_batch, seed, axis_name)
 
     def init(task_state: PyTree | None = None) -> TrainState:
         _, step_key = run_keys(seed)

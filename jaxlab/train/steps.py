@@ -20,7 +20,7 @@ from clu import metrics as clu_metrics
 
 from jaxlab.tasks import Task
 from jaxlab.tasks.base import Metrics, StepContext, stream_keys
-from jaxlab.train.state import TrainState
+from jaxlab.train.state import TrainState, eval_shape_on_axis
 
 PyTree = Any
 Batch = Mapping[str, jax.Array]
@@ -179,12 +179,13 @@ def eval_metric_shapes(
     abstract_state: TrainState,
     example_batch: Batch,
     carry: PyTree,
+    axis_name: str | None = None,
 ) -> Metrics:
     """The abstract device-accumulated metrics of an eval step (no computation)."""
 
     def metrics_of(state: TrainState, batch: Batch, task_carry: PyTree) -> Metrics:
         key = eval_rng(state.rng, state.step, jnp.zeros((), jnp.int32))
-        ctx = StepContext(step=state.step, rngs=stream_keys(key, rng_streams))
+        ctx = StepContext(step=state.step, rngs=stream_keys(key, rng_streams), axis_name=axis_name)
         return split_collected(eval_step(state.task, batch, task_carry, ctx)[1])[0]
 
-    return jax.eval_shape(metrics_of, abstract_state, example_batch, carry)
+    return eval_shape_on_axis(metrics_of, axis_name, abstract_state, example_batch, carry)

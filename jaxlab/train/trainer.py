@@ -43,7 +43,9 @@ class Trainer:
         self.exp, self.config, self.workdir = exp, config, workdir
         self.parallel = Parallel.create(config.parallel.mode)
         self.is_main = jax.process_index() == 0
-        self.init_fn = make_init_fn(exp.task, exp.example_batch, config.seed)
+        self.init_fn = make_init_fn(
+            exp.task, exp.example_batch, config.seed, self.parallel.axis_name
+        )
         self.train_step = make_train_step(
             exp.task,
             axis_name=self.parallel.axis_name,
