@@ -174,6 +174,17 @@ def test_tta_is_reported_next_to_single_view(tiny_config, tmp_path):
     assert abs(correct - round(correct)) < 1e-3  # exact over the 360 test images
 
 
+def test_long_evaluations_report_progress(tiny_config, tmp_path, monkeypatch, capsys):
+    from jaxlab.train import evaluation
+
+    monkeypatch.setattr(evaluation, "PROGRESS_EVERY_S", -1.0)  # report after every batch
+    tiny_config.num_train_steps = 2
+    tiny_config.eval_every_steps = tiny_config.checkpoint_every_steps = 0
+    train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    out = capsys.readouterr().out
+    assert [f"eval at step 2: batch {i}/6" in out for i in range(1, 7)] == [True] * 6
+
+
 def test_keeps_latest_and_best_checkpoints(tiny_config, tmp_path):
     tiny_config.keep_checkpoints = 1
     tiny_config.checkpoint_every_steps = 5
