@@ -12,12 +12,14 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+want="$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[jaxlab] installing requirements.txt into .venv (first run: about a minute)" >&2
   # (this machine's pip config names local indexes that may be absent: hide those notes)
   .venv/bin/python -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "[jaxlab] pip install failed" >&2; exit 1; }
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "[jaxlab] pip install (no-deps) failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 export PATH="$root/.venv/bin:$PATH"
