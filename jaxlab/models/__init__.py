@@ -30,6 +30,8 @@ import numpy as np
 
 from jaxlab.config import ConfigError
 from jaxlab.models.alexnet import AlexNet
+from jaxlab.models.bert import Bert, BertClassifier
+from jaxlab.models.conv_lm import ConvLM
 from jaxlab.models.densenet import DenseNet
 from jaxlab.models.googlenet import GoogLeNet
 from jaxlab.models.lenet import LeNet5
@@ -38,6 +40,7 @@ from jaxlab.models.mlp import MLP
 from jaxlab.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxlab.models.resnet import ResNet
 from jaxlab.models.small_cnn import SmallCNN
+from jaxlab.models.transformer_xl import TransformerXL
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
 from jaxlab.nn.activations import get_activation
@@ -86,6 +89,10 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp_mixer": MlpMixer,
     "mixer_s16": P(MlpMixer, hidden_size=512, depth=8, tokens_mlp_dim=256, channels_mlp_dim=2048),
     "mixer_b16": P(MlpMixer, hidden_size=768, depth=12, tokens_mlp_dim=384, channels_mlp_dim=3072),
+    "conv_lm": ConvLM,
+    "bert": Bert,
+    "bert_classifier": BertClassifier,
+    "transformer_xl": TransformerXL,
 }
 
 
