@@ -43,6 +43,7 @@ from jaxlab.models.small_cnn import SmallCNN
 from jaxlab.models.transformer_xl import TransformerXL
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
+from jaxlab.models.xlnet import XLNet
 from jaxlab.nn.activations import get_activation
 from jaxlab.nn.initializers import get_initializer
 from jaxlab.nn.norms import get_norm
@@ -93,6 +94,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "bert": Bert,
     "bert_classifier": BertClassifier,
     "transformer_xl": TransformerXL,
+    "xlnet": XLNet,
 }
 
 

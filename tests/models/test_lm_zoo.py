@@ -8,6 +8,8 @@ at step t with respect to it: exactly zero at every step after t, nonzero at t.
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -18,6 +20,16 @@ from jaxlab.models import get_model
 from jaxlab.models.transformer_xl import rel_shift
 
 V, B, T = 11, 2, 7
+
+
+def forward(model):
+    """model.apply(variables, tokens, carry=None, train=False), jit-compiled."""
+    return jax.jit(functools.partial(model.apply, train=False))
+
+
+def decoder(model):
+    """model.apply(variables, tokens, state, method='decode'), jit-compiled."""
+    return jax.jit(functools.partial(model.apply, method="decode"))
 
 
 def tokens_of(seed: int, length: int = T, batch: int = B) -> jax.Array:
@@ -44,7 +56,7 @@ def embedding_gradient(model, variables, tokens, t: int, **kwargs) -> np.ndarray
         logits = out[0] if isinstance(out, tuple) else out
         return jnp.sum(logits[:, t])
 
-    return np.asarray(jnp.abs(jax.grad(f)(delta)).sum(-1))
+    return np.asarray(jnp.abs(jax.jit(jax.grad(f))(delta)).sum(-1))
 
 
 def embed_size(model) -> int:
@@ -80,12 +92,12 @@ def test_conv_lm_is_causal_with_the_receptive_field_of_its_convolutions(conv_lm)
 def test_conv_lm_chunked_decode_equals_the_full_pass(conv_lm):
     model, variables = conv_lm
     tokens = tokens_of(2)
-    full, carry = model.apply(variables, tokens, train=False)
+    full, carry = forward(model)(variables, tokens)
     assert carry is None and model.apply(variables, B, method="initial_carry") is None
     state = model.apply(variables, B, T, method="init_decode_state")
-    chunks = []
+    chunks, decode = [], decoder(model)
     for lo, hi in ((0, 3), (3, 4), (4, 5), (5, 7)):
-        logits, state = model.apply(variables, tokens[:, lo:hi], state, method="decode")
+        logits, state = decode(variables, tokens[:, lo:hi], state)
         chunks.append(logits)
     np.testing.assert_allclose(np.concatenate(chunks, 1), full, rtol=1e-5, atol=1e-5)
 
@@ -103,18 +115,17 @@ def bert():
 
 def test_bert_is_bidirectional_and_ties_its_output_to_the_embeddings(bert):
     model, variables = bert
-    logits = model.apply(variables, tokens_of(3), train=False)
+    logits = forward(model)(variables, tokens_of(3))
     assert logits.shape == (B, T, V) and model.mask_id == V
     g = embedding_gradient(model, variables, tokens_of(3), t=2)
     assert np.all(g > 0)  # every position sees every other
     # Output weights tied: logits = LN(GELU(W x)) E[:V]^T + b, checked by hand.
     params = variables["params"]
-    hidden = model.apply(
-        variables,
-        tokens_of(3),
-        train=False,
-        method=lambda m, x, train: m.mlm_head.transform(m.encoder(x, train=train)[:, 1:]),
-    )
+    hidden = jax.jit(
+        lambda v, x: model.apply(
+            v, x, method=lambda m, x: m.mlm_head.transform(m.encoder(x, train=False)[:, 1:])
+        )
+    )(variables, tokens_of(3))
     table = params["encoder"]["token_embed"]["embedding"]
     assert table.shape == (V + 2, 16)  # + [MASK] and [CLS]
     expected = hidden @ table[:V].T + params["mlm_head"]["output_bias"]
@@ -130,11 +141,12 @@ def test_bert_classifier_shares_the_encoder_tree_and_ignores_padding(bert):
     assert set(cvars["params"]) == {"encoder", "head"}  # head: init_head re-creates it
     loaded = {"params": {**cvars["params"], "encoder": variables["params"]["encoder"]}}
     x = jnp.array([[4, 5, 6, 0, 0, 0, 0], [7, 3, 9, 8, 4, 0, 0]])
-    logits = clf.apply(loaded, x, train=False)
+    run = forward(clf)
+    logits = run(loaded, x)
     assert logits.shape == (B, 3)
-    np.testing.assert_allclose(clf.apply(loaded, x[:, :5], train=False), logits, atol=1e-5)
+    np.testing.assert_allclose(run(loaded, x[:, :5]), logits, atol=1e-5)
     shifted = x.at[0, 5].set(9)  # a real token where row 0 had padding changes row 0 only
-    out = clf.apply(loaded, shifted, train=False)
+    out = run(loaded, shifted)
     assert not np.allclose(out[0], logits[0]) and np.allclose(out[1], logits[1], atol=1e-6)
 
 
@@ -144,7 +156,7 @@ def test_bert_classifier_shares_the_encoder_tree_and_ignores_padding(bert):
 def test_rel_shift_equals_a_direct_gather():
     t, k = 4, 7
     x = jax.random.normal(jax.random.key(0), (2, 3, t, k))
-    out = np.asarray(rel_shift(x))
+    out, x = np.asarray(rel_shift(x)), np.asarray(x)
     for i in range(t):
         for j in range(i + k - t + 1):
             np.testing.assert_array_equal(out[..., i, j], x[..., i, j + t - 1 - i])
@@ -176,27 +188,32 @@ def test_transformer_xl_is_causal(xl):
 def test_transformer_xl_memory_reproduces_the_run_over_both_segments(xl):
     model, variables = xl
     tokens = tokens_of(4, 8)
-    seg1, carry = model.apply(variables, tokens[:, :4], train=False)
-    seg2, carry2 = model.apply(variables, tokens[:, 4:], carry, train=False)
+    run = forward(model)
+    seg1, carry = run(variables, tokens[:, :4])
+    seg2, carry2 = run(variables, tokens[:, 4:], carry)
     # One window over both segments (memory 8 > 4 + 4: nothing is evicted).
     long = get_model("transformer_xl", mem_len=8, **XL)
-    both, _ = long.apply(variables, tokens, train=False)
+    both, _ = forward(long)(variables, tokens)
     np.testing.assert_allclose(seg1, both[:, :4], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(seg2, both[:, 4:], rtol=1e-5, atol=1e-5)
     assert carry2.mems.shape == (B, 2, 4, 16) and bool(carry2.valid.all())
     # The memory is used: without it segment 2's logits differ.
-    alone, _ = model.apply(variables, tokens[:, 4:], train=False)
+    alone, _ = run(variables, tokens[:, 4:])
     assert not np.allclose(alone, seg2, atol=1e-3)
     # The carried memory is out of the gradient's path (stop-gradient).
-    grad = jax.grad(
-        lambda m: model.apply(variables, tokens[:, 4:], carry.replace(mems=m), train=False)[0].sum()
+    grad = jax.jit(
+        jax.grad(
+            lambda m: model.apply(variables, tokens[:, 4:], carry.replace(mems=m), train=False)[
+                0
+            ].sum()
+        )
     )(carry.mems)
     assert np.all(np.asarray(grad) == 0)
     # Chunked decoding (a memory of max_length slots) equals the full pass.
     state = model.apply(variables, B, 8, method="init_decode_state")
-    chunks = []
+    chunks, decode = [], decoder(model)
     for lo, hi in ((0, 3), (3, 4), (4, 8)):
-        logits, state = model.apply(variables, tokens[:, lo:hi], state, method="decode")
+        logits, state = decode(variables, tokens[:, lo:hi], state)
         chunks.append(logits)
     np.testing.assert_allclose(np.concatenate(chunks, 1), both, rtol=1e-5, atol=1e-5)
     empty = model.apply(variables, B, method="initial_carry")
