@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -90,6 +91,20 @@ def mask_tokens(
     return MaskedTokens(jnp.where(chosen, replaced, tokens), chosen)
 
 
+def build_lm_model(config: ml_collections.ConfigDict, vocab_size: int) -> nn.Module:
+    """The model of `config.model` with `vocab_size` from the dataset: a `model.vocab_size`
+    of 0 (the default that `finish_config` writes into the section) means "the dataset's";
+    ConfigError for a positive one that does not match it."""
+    kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    given = kwargs.pop("vocab_size", 0)
+    if given not in (0, None, vocab_size):
+        raise ConfigError(
+            f"model.vocab_size {given} differs from the dataset's vocab_size {vocab_size}; "
+            "leave it 0 (the dataset's)"
+        )
+    return build_model(config.model.name, kwargs, vocab_size=vocab_size)
+
+
 def _check_config(task: ml_collections.ConfigDict) -> dict:
     rate = task.get("mask_rate", 0.15)
     check_positive("task.mask_rate", rate)
@@ -126,11 +141,7 @@ def make_masked_lm_task(setup: TaskSetup) -> SupervisedTask:
             f"{info.name!r} has features {', '.join(info.features)}"
         )
     options = _check_config(config.task)
-    model = build_model(
-        config.model.name,
-        {k: v for k, v in config.model.to_dict().items() if k != "name"},
-        vocab_size=int(vocab_size),
-    )
+    model = build_lm_model(config, int(vocab_size))
     if not hasattr(model, "mask_id"):
         raise ConfigError(
             f"task 'masked_lm' needs a model that reserves a [MASK] id (e.g. 'bert'); "

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 from jaxlab import losses
 from jaxlab.config import ConfigError, check_positive
 from jaxlab.metrics import average
-from jaxlab.models import build_model
 from jaxlab.optim import ema_decay
 from jaxlab.tasks.base import Batch, Metrics, PyTree, StepContext, TaskSetup
+from jaxlab.tasks.masked_lm import build_lm_model
 from jaxlab.tasks.supervised import ApplyFn, SupervisedTask
 
 
@@ -50,11 +50,7 @@ def make_permutation_lm_task(setup: TaskSetup) -> SupervisedTask:
     check_positive("task.predict_fraction", fraction)
     if fraction > 1:
         raise ConfigError(f"task.predict_fraction must be in (0, 1], got {fraction!r}")
-    model = build_model(
-        config.model.name,
-        {k: v for k, v in config.model.to_dict().items() if k != "name"},
-        vocab_size=int(vocab_size),
-    )
+    model = build_lm_model(config, int(vocab_size))
 
     def forward(apply_fn, params, model_state, batch, ctx, train):
         tokens = batch["inputs"]

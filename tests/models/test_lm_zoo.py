@@ -36,8 +36,14 @@ def tokens_of(seed: int, length: int = T, batch: int = B) -> jax.Array:
     return jax.random.randint(jax.random.key(seed), (batch, length), 0, V)
 
 
-def embedding_gradient(model, variables, tokens, t: int, **kwargs) -> np.ndarray:
-    """|d sum(logits[:, t]) / d embedding[:, s]| summed over features: [B, T]."""
+def init(model, *args):
+    """model.init(key 0, *args, train=False), jit-compiled."""
+    return jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), *args)
+
+
+def embedding_gradient(model, variables, tokens, t, **kwargs) -> np.ndarray:
+    """|d sum(logits[:, t]) / d embedding[:, s]| summed over features: [B, T] for an int
+    `t`, [len(t), B, T] for a tuple (one compiled Jacobian)."""
     delta = jnp.zeros((*tokens.shape, embed_size(model)))
 
     def f(d):
@@ -54,9 +60,11 @@ def embedding_gradient(model, variables, tokens, t: int, **kwargs) -> np.ndarray
         with nn.intercept_methods(add):
             out = model.apply(variables, tokens, train=False, **kwargs)
         logits = out[0] if isinstance(out, tuple) else out
-        return jnp.sum(logits[:, t])
+        return jnp.stack([jnp.sum(logits[:, s]) for s in ts])
 
-    return np.asarray(jnp.abs(jax.jit(jax.grad(f))(delta)).sum(-1))
+    ts = (t,) if isinstance(t, int) else tuple(t)
+    jac = np.asarray(jnp.abs(jax.jit(jax.jacrev(f))(delta)).sum(-1))
+    return jac[0] if isinstance(t, int) else jac
 
 
 def embed_size(model) -> int:
@@ -72,7 +80,7 @@ def embed_size(model) -> int:
 @pytest.fixture(scope="module")
 def conv_lm():
     model = get_model("conv_lm", vocab_size=V, embed_dim=8, width=8, kernel_size=3)
-    variables = model.init(jax.random.key(0), tokens_of(0), train=False)
+    variables = init(model, tokens_of(0))
     return model, variables
 
 
@@ -83,7 +91,7 @@ def test_conv_lm_is_causal_with_the_receptive_field_of_its_convolutions(conv_lm)
     # 4 convolutions of width 3 see 4 * 2 = 8 steps back: all of 0..5 here.
     assert np.all(g[:, :5] > 0)
     small = get_model("conv_lm", vocab_size=V, embed_dim=8, width=8, kernel_size=2, num_blocks=1)
-    small_vars = small.init(jax.random.key(0), tokens_of(0), train=False)
+    small_vars = init(small, tokens_of(0))
     g = embedding_gradient(small, small_vars, tokens_of(1), t=5)
     # 2 convolutions of width 2: steps 3, 4, 5 only (the residual adds nothing older).
     assert np.all(g[:, :3] == 0) and np.all(g[:, 3:6] > 0) and np.all(g[:, 6:] == 0)
@@ -96,7 +104,7 @@ def test_conv_lm_chunked_decode_equals_the_full_pass(conv_lm):
     assert carry is None and model.apply(variables, B, method="initial_carry") is None
     state = model.apply(variables, B, T, method="init_decode_state")
     chunks, decode = [], decoder(model)
-    for lo, hi in ((0, 3), (3, 4), (4, 5), (5, 7)):
+    for lo, hi in ((0, 3), (3, 4), (4, 5), (5, 6), (6, 7)):  # a prompt, then steps
         logits, state = decode(variables, tokens[:, lo:hi], state)
         chunks.append(logits)
     np.testing.assert_allclose(np.concatenate(chunks, 1), full, rtol=1e-5, atol=1e-5)
@@ -110,7 +118,7 @@ BERT = dict(vocab_size=V, hidden_size=16, depth=1, num_heads=2, mlp_dim=32, max_
 @pytest.fixture(scope="module")
 def bert():
     model = get_model("bert", **BERT)
-    return model, model.init(jax.random.key(0), tokens_of(0), train=False)
+    return model, init(model, tokens_of(0))
 
 
 def test_bert_is_bidirectional_and_ties_its_output_to_the_embeddings(bert):
@@ -135,7 +143,7 @@ def test_bert_is_bidirectional_and_ties_its_output_to_the_embeddings(bert):
 def test_bert_classifier_shares_the_encoder_tree_and_ignores_padding(bert):
     _, variables = bert
     clf = get_model("bert_classifier", num_classes=3, **BERT)
-    cvars = clf.init(jax.random.key(1), tokens_of(0), train=False)
+    cvars = init(clf, tokens_of(0))
     shapes = lambda tree: jax.tree.map(jnp.shape, tree)  # noqa: E731
     assert shapes(cvars["params"]["encoder"]) == shapes(variables["params"]["encoder"])
     assert set(cvars["params"]) == {"encoder", "head"}  # head: init_head re-creates it
@@ -168,7 +176,7 @@ XL = dict(vocab_size=V, d_model=16, num_heads=2, head_dim=8, d_inner=32, depth=2
 @pytest.fixture(scope="module")
 def xl():
     model = get_model("transformer_xl", mem_len=4, **XL)
-    variables = model.init(jax.random.key(0), tokens_of(0, 4), train=False)
+    variables = init(model, tokens_of(0, 4))
     # Nonzero u, v so that the (c) and (d) terms take part.
     params = variables["params"]
     params = {
@@ -212,9 +220,28 @@ def test_transformer_xl_memory_reproduces_the_run_over_both_segments(xl):
     # Chunked decoding (a memory of max_length slots) equals the full pass.
     state = model.apply(variables, B, 8, method="init_decode_state")
     chunks, decode = [], decoder(model)
-    for lo, hi in ((0, 3), (3, 4), (4, 8)):
+    for lo, hi in ((0, 4), (4, 5), (5, 6), (6, 7), (7, 8)):  # a prompt, then steps
         logits, state = decode(variables, tokens[:, lo:hi], state)
         chunks.append(logits)
     np.testing.assert_allclose(np.concatenate(chunks, 1), both, rtol=1e-5, atol=1e-5)
     empty = model.apply(variables, B, method="initial_carry")
     assert empty.mems.shape == (B, 2, 4, 16) and not bool(empty.valid.any())
+
+
+# --- xlnet ---------------------------------------------------------------------------------
+
+
+def test_xlnet_query_stream_sees_neither_its_token_nor_later_ones_in_the_order():
+    from jaxlab.tasks.permutation_lm import sample_rank
+
+    model = get_model("xlnet", vocab_size=V, d_model=16, num_heads=2, head_dim=8, d_inner=32)
+    tokens = tokens_of(7)
+    rank = sample_rank(jax.random.key(3), B, T)
+    np.testing.assert_array_equal(np.sort(rank, axis=1), np.tile(np.arange(T), (B, 1)))
+    variables = init(model, tokens, rank)
+    rank_np = np.asarray(rank)
+    grads = embedding_gradient(model, variables, tokens, t=(0, 4), rank=rank)
+    for t, g in zip((0, 4), grads, strict=True):
+        before = rank_np < rank_np[:, t : t + 1]  # earlier in the order
+        assert np.all(g[~before] == 0)  # its own token and everything after it in the order
+        assert np.all(g[before] > 0)

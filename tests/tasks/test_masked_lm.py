@@ -1,18 +1,21 @@
-"""The masked_lm task (jaxlab/tasks/masked_lm.py): BERT's corruption proportions, and a
-short training run through the generic loop on markov_tokens."""
+"""The masked_lm and permutation_lm tasks (jaxlab/tasks/masked_lm.py, permutation_lm.py):
+BERT's corruption proportions, a short masked_lm training run through the generic loop on
+markov_tokens (configs/shakespeare_char_bert.py, shrunk), and the xlnet config's smoke run."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import jax
 import numpy as np
 import pytest
 
-from jaxlab.config import ConfigError, default_config
+from jaxlab.config import ConfigError
 from jaxlab.tasks.masked_lm import mask_tokens
 from jaxlab.train import train_and_evaluate
 from jaxlab.train.reporting import read_metrics
+from tests.conftest import ROOT
 
 VOCAB, SPECIAL, MASK_ID = 20, (0, 1, 2), 20
 
@@ -47,16 +50,21 @@ def test_masking_chooses_15_percent_of_eligible_positions_then_80_10_10():
     assert abs(per_position.mean() - 0.15) < 0.01 and per_position.std() < 0.05
 
 
-def mlm_config(tmp_path) -> object:
-    c = default_config()
+def smoke_config(name: str):
+    """configs/<name>.py's smoke variant on markov_tokens (shakespeare_char is the text
+    helper's dataset; these tests only need token windows)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config("smoke")
     c.dataset.name = "markov_tokens"
-    c.dataset.seq_len = 16
-    c.task.name = "masked_lm"
-    c.model.name = "bert"
-    c.model.hidden_size, c.model.depth, c.model.num_heads = 16, 1, 2
-    c.model.mlp_dim, c.model.max_len, c.model.dropout = 32, 17, 0.0
-    c.optimizer.name, c.optimizer.learning_rate = "adam", 1e-2
-    c.schedule.name = "constant"
+    return c
+
+
+def mlm_config(tmp_path) -> object:
+    c = smoke_config("shakespeare_char_bert")
+    c.model.dropout = 0.0
+    c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = "adam", 1e-2, 0.0
     c.batch_size, c.eval_batch_size = 32, 16
     c.num_train_steps = 30
     c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 10, 30, 30
@@ -83,3 +91,14 @@ def test_bad_masking_options_fail_with_one_line(tmp_path):
     c.task.mask_rate = 1.5
     with pytest.raises(ConfigError, match="task.mask_rate must be in"):
         _check_config(c.task)
+
+
+def test_permutation_lm_config_runs_through_the_loop(tmp_path):
+    """configs/shakespeare_char_xlnet.py:smoke (xlnet, permutation_lm) on markov_tokens."""
+    config = smoke_config("shakespeare_char_xlnet")
+    workdir = str(tmp_path / "xlnet")
+    metrics = train_and_evaluate(config, workdir, async_checkpoints=False)
+    rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    losses = [r["train/loss"] for r in rows if "train/loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses)), rows
+    assert 0 < metrics["loss"] < 2 * np.log(16) and 0 <= metrics["accuracy"] <= 1, metrics
