@@ -245,3 +245,29 @@ def test_xlnet_query_stream_sees_neither_its_token_nor_later_ones_in_the_order()
         before = rank_np < rank_np[:, t : t + 1]  # earlier in the order
         assert np.all(g[~before] == 0)  # its own token and everything after it in the order
         assert np.all(g[before] > 0)
+
+
+# --- train mode ----------------------------------------------------------------------------
+
+SMALL = {
+    "conv_lm": dict(embed_dim=8, width=8, kernel_size=2, num_blocks=1),
+    "transformer_xl": dict(mem_len=4, **{k: v for k, v in XL.items() if k != "vocab_size"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))  # bert's and xlnet's: in the task tests
+def test_dropout_draws_from_the_dropout_stream_in_training_only(name):
+    model = get_model(name, vocab_size=V, dropout=0.5, **SMALL[name])
+    tokens = tokens_of(8)
+    variables = init(model, tokens)
+
+    @jax.jit
+    def run(key):
+        out = model.apply(variables, tokens, train=True, rngs={"dropout": key})
+        return out[0] if isinstance(out, tuple) else out
+
+    a, b, c = run(jax.random.key(1)), run(jax.random.key(2)), run(jax.random.key(1))
+    assert np.all(np.isfinite(a)) and not np.allclose(a, b) and np.array_equal(a, c)
+    out = forward(model)(variables, tokens)
+    out = out[0] if isinstance(out, tuple) else out
+    assert not np.allclose(out, a)  # evaluation runs without dropout

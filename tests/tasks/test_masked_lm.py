@@ -63,7 +63,6 @@ def smoke_config(name: str):
 
 def mlm_config(tmp_path) -> object:
     c = smoke_config("shakespeare_char_bert")
-    c.model.dropout = 0.0
     c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = "adam", 1e-2, 0.0
     c.batch_size, c.eval_batch_size = 32, 16
     c.num_train_steps = 30
@@ -96,6 +95,7 @@ def test_bad_masking_options_fail_with_one_line(tmp_path):
 def test_permutation_lm_config_runs_through_the_loop(tmp_path):
     """configs/shakespeare_char_xlnet.py:smoke (xlnet, permutation_lm) on markov_tokens."""
     config = smoke_config("shakespeare_char_xlnet")
+    config.eval_every_steps = 4  # once, at the end
     workdir = str(tmp_path / "xlnet")
     metrics = train_and_evaluate(config, workdir, async_checkpoints=False)
     rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
