@@ -52,7 +52,15 @@ def make_permutation_lm_task(setup: TaskSetup) -> SupervisedTask:
         raise ConfigError(f"task.predict_fraction must be in (0, 1], got {fraction!r}")
     model = build_lm_model(config, int(vocab_size))
 
-    def forward(apply_fn, params, model_state, batch, ctx, train):
+    def forward(
+        apply_fn: ApplyFn,
+        params: PyTree,
+        model_state: PyTree,
+        batch: Batch,
+        ctx: StepContext,
+        train: bool,
+    ) -> tuple[jax.Array, Metrics]:
+        """(the loss over the predicted positions, the metrics) under a fresh order."""
         tokens = batch["inputs"]
         b, t = tokens.shape
         rank = sample_rank(ctx.rng("order"), b, t)

@@ -147,7 +147,15 @@ def test_bert_classifier_shares_the_encoder_tree_and_ignores_padding(bert):
     shapes = lambda tree: jax.tree.map(jnp.shape, tree)  # noqa: E731
     assert shapes(cvars["params"]["encoder"]) == shapes(variables["params"]["encoder"])
     assert set(cvars["params"]) == {"encoder", "head"}  # head: init_head re-creates it
-    loaded = {"params": {**cvars["params"], "encoder": variables["params"]["encoder"]}}
+    # init_from's merge: the encoder loads, the classifier's head is re-created, the MLM head
+    # is reported as unexpected.
+    from jaxlab.train.transfer import merge_pretrained
+
+    loaded, report = merge_pretrained(cvars, {"params": variables["params"]}, head="head")
+    assert report.reinitialized and all(p.startswith("params/head/") for p in report.reinitialized)
+    assert report.loaded and all(p.startswith("params/encoder/") for p in report.loaded)
+    assert not report.missing and all("mlm_head" in p for p in report.unexpected)
+    assert len(report.loaded) == len(jax.tree.leaves(variables["params"]["encoder"]))
     x = jnp.array([[4, 5, 6, 0, 0, 0, 0], [7, 3, 9, 8, 4, 0, 0]])
     run = forward(clf)
     logits = run(loaded, x)
