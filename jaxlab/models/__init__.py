@@ -103,9 +103,10 @@ class _Required:
 
 REQUIRED: Any = _Required()
 
-# Fields that come from outside the model section: the dataset (num_classes) and the parallel
-# mode (bn_axis_name). `complete_model_config` leaves them out; `build_model` fills them in.
-CONTEXT_FIELDS = ("num_classes", "bn_axis_name")
+# Fields that come from outside the model section: the dataset (num_classes, vocab_size) and
+# the parallel mode (bn_axis_name). `complete_model_config` leaves them out; `build_model`
+# fills them in.
+CONTEXT_FIELDS = ("num_classes", "vocab_size", "bn_axis_name")
 
 
 def _factory(name: str) -> Callable[..., nn.Module]:
