@@ -201,6 +201,13 @@ class Transformer(nn.Module):
             self.decoder_norm = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype)
         self.drop = nn.Dropout(self.dropout)
 
+    def _check_length(self, length: int, what: str) -> None:
+        if self.positions == "learned" and length > self.max_len:
+            raise ValueError(
+                f"transformer with learned positions: {what} {length} exceeds max_len "
+                f"{self.max_len}"
+            )
+
     def _lookup(self, tokens: jax.Array, side: str) -> jax.Array:
         table = self.embed if self.share_embeddings else getattr(self, f"{side}_embed")
         return table(tokens)
@@ -223,6 +230,7 @@ class Transformer(nn.Module):
 
     def encode(self, source: jax.Array, *, train: bool = False) -> jax.Array:
         """The encoder output `[B, S, d_model]` of `source` tokens `[B, S]` (the memory)."""
+        self._check_length(source.shape[1], "source length")
         positions = jnp.arange(source.shape[1])
         x = self._add_positions(self._lookup(source, "source"), positions, "source", train)
         mask = padding_mask(source)
@@ -236,6 +244,7 @@ class Transformer(nn.Module):
         """Teacher-forced logits `[B, T, V]` from the target tokens' embedding vectors
         `[B, T, d_model]` (rows of the embedding table, before the sqrt(d_model) scale): the
         decoder as a function of continuous inputs (tests differentiate it)."""
+        self._check_length(embedded.shape[1], "target length")
         positions = jnp.arange(embedded.shape[1])
         y = self._add_positions(embedded, positions, "target", train)
         mask, memory_mask = causal_mask(y.shape[1]), padding_mask(source)
@@ -261,6 +270,7 @@ class Transformer(nn.Module):
         decoder layer, and `cross`, each layer's cross-attention keys and values of `memory`
         (every leaf batch-first)."""
         del source  # the padding mask is rebuilt from it at each step
+        self._check_length(max_length, "max_length")
         batch_size = memory.shape[0]
         return {
             "self": tuple(block.init_cache(batch_size, max_length) for block in self.decoder),
