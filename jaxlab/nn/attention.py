@@ -110,10 +110,12 @@ def scaled_dot_product_attention(
         key,
         bias=bias,
         mask=mask,
+        broadcast_dropout=False,  # an independent mask per example and head
         dropout_rng=dropout_rng,
         dropout_rate=dropout_rate,
         deterministic=deterministic,
         dtype=dtype,
+        force_fp32_for_softmax=True,
     )
     if mask is not None:
         any_key = jnp.any(jnp.broadcast_to(mask, weights.shape), axis=-1, keepdims=True)
