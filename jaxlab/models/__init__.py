@@ -32,12 +32,14 @@ from jaxlab.config import ConfigError
 from jaxlab.models.alexnet import AlexNet
 from jaxlab.models.densenet import DenseNet
 from jaxlab.models.googlenet import GoogLeNet
+from jaxlab.models.gpt import GPT
 from jaxlab.models.lenet import LeNet5
 from jaxlab.models.mixer import MlpMixer
 from jaxlab.models.mlp import MLP
 from jaxlab.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxlab.models.resnet import ResNet
 from jaxlab.models.small_cnn import SmallCNN
+from jaxlab.models.transformer import Transformer
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
 from jaxlab.nn.activations import get_activation
@@ -86,6 +88,9 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp_mixer": MlpMixer,
     "mixer_s16": P(MlpMixer, hidden_size=512, depth=8, tokens_mlp_dim=256, channels_mlp_dim=2048),
     "mixer_b16": P(MlpMixer, hidden_size=768, depth=12, tokens_mlp_dim=384, channels_mlp_dim=3072),
+    "transformer": Transformer,  # encoder-decoder, Vaswani et al.'s base model by default
+    "gpt": GPT,  # nanoGPT's CPU shakespeare_char model by default
+    "gpt2": P(GPT, vocab_size=50257, num_layers=12, num_heads=12, d_model=768, block_size=1024),
 }
 
 
