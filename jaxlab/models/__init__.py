@@ -37,6 +37,7 @@ from jaxlab.models.mixer import MlpMixer
 from jaxlab.models.mlp import MLP
 from jaxlab.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxlab.models.resnet import ResNet
+from jaxlab.models.rnn import RNNLM, RNNClassifier
 from jaxlab.models.small_cnn import SmallCNN
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
@@ -86,6 +87,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp_mixer": MlpMixer,
     "mixer_s16": P(MlpMixer, hidden_size=512, depth=8, tokens_mlp_dim=256, channels_mlp_dim=2048),
     "mixer_b16": P(MlpMixer, hidden_size=768, depth=12, tokens_mlp_dim=384, channels_mlp_dim=3072),
+    "rnn_lm": RNNLM,  # cell=rnn/lstm/gru/ln_lstm
+    "rnn_classifier": RNNClassifier,
 }
 
 
