@@ -65,7 +65,8 @@ def per_gate(init: Callable[..., Array], num_gates: int) -> Callable[..., Array]
     def init_fn(key: Array, shape: Shape, dtype: Any = jnp.float32) -> Array:
         rows, cols = shape
         keys = jax.random.split(key, num_gates)
-        return jnp.concatenate([init(k, (rows, cols // num_gates), dtype) for k in keys], -1)
+        blocks = jax.vmap(lambda k: init(k, (rows, cols // num_gates), dtype))(keys)
+        return jnp.moveaxis(blocks, 0, 1).reshape(rows, cols)  # [rows, gate blocks side by side]
 
     return init_fn
 
