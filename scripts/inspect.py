@@ -108,6 +108,18 @@ def resolve(
     return name, kwargs, tuple(shape), dtype
 
 
+def recurrent_lines(table) -> list[str]:
+    """One line per recurrent cell of a ParamTable: "lstm layer 0: 4*((10+20)*20 + 20) +
+    4*20 = 2,560" (" backward" after the layer number for the backward direction)."""
+    from jaxlab.nn.recurrent import CELLS, recurrent_layer_label
+
+    return [
+        f"{recurrent_layer_label(row.path, row.kind)}: {row.formula} = {row.count:,}"
+        for row in table.rows
+        if row.kind in CELLS
+    ]
+
+
 def main(argv: list[str]) -> None:
     del argv
     import jax.numpy as jnp
@@ -115,7 +127,6 @@ def main(argv: list[str]) -> None:
     from jaxlab.analysis import module_summary, parameter_table
     from jaxlab.config import ConfigError
     from jaxlab.models import get_model
-    from jaxlab.nn.recurrent import CELLS, recurrent_layer_label
 
     try:
         name, kwargs, shape, dtype = resolve(
@@ -138,9 +149,8 @@ def main(argv: list[str]) -> None:
     kind = "" if dtype == "float32" else f" {dtype}"
     print(f"model {name}({args}), input {list(shape)}{kind}")
     print(table.format())
-    for row in table.rows:
-        if row.kind in CELLS:
-            print(f"{recurrent_layer_label(row.path, row.kind)}: {row.formula} = {row.count:,}")
+    for line in recurrent_lines(table):
+        print(line)
     if FLAGS.flax_summary:
         print(module_summary(model, (FLAGS.batch_size, *shape), dtype=jnp.dtype(dtype)))
 

@@ -34,6 +34,21 @@ from jaxlab.nn.initializers import (
     lsuv_init,
 )
 from jaxlab.nn.norms import NORMS, GroupNorm, Identity, get_norm, local_response_norm
+from jaxlab.nn.recurrent import (
+    CELLS,
+    MERGE_MODES,
+    GRUCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    Recurrent,
+    RecurrentCell,
+    RecurrentLayer,
+    RNNCell,
+    ScalarMix,
+    StackedRNN,
+    cell_formula,
+    make_cell,
+)
 from jaxlab.nn.regularizers import (
     DropConnectDense,
     StochasticDepth,
@@ -80,4 +95,17 @@ __all__ = [
     "patch_embedding",
     "pre_norm_residual",
     "stochastic_depth_rates",
+    "CELLS",
+    "MERGE_MODES",
+    "GRUCell",
+    "LayerNormLSTMCell",
+    "LSTMCell",
+    "Recurrent",
+    "RecurrentCell",
+    "RecurrentLayer",
+    "RNNCell",
+    "ScalarMix",
+    "StackedRNN",
+    "cell_formula",
+    "make_cell",
 ]

@@ -199,3 +199,21 @@ def test_classifier_on_float_features_and_config_errors():
         get_model("rnn_lm", embed_dim=4, hidden_size=8, tie_weights=True)
     with pytest.raises(ConfigError, match="needs model.vocab_size >= 1"):
         _shapes(get_model("rnn_lm"), jnp.ones((B, T), jnp.int32))
+
+
+def test_inspect_reads_sequence_inputs_and_prints_each_recurrent_layers_formula():
+    from jaxlab.analysis import parameter_table
+    from scripts.inspect import recurrent_lines, resolve
+
+    name, kwargs, shape, dtype = resolve(None, "rnn_lm", 10, 32, 3, seq_len=5, vocab_size=V)
+    assert (name, kwargs, shape, dtype) == ("rnn_lm", {"vocab_size": V}, (5,), "int32")
+    _, kwargs, shape, dtype = resolve(None, "rnn_classifier", 4, 32, 7, seq_len=5)
+    assert (kwargs, shape, dtype) == ({"num_classes": 4}, (5, 7), "float32")
+    model = get_model(
+        "rnn_classifier", num_classes=4, hidden_size=20, bidirectional=True, two_biases=True
+    )
+    lines = recurrent_lines(parameter_table(model, (1, *shape), flops=False))
+    assert lines == [
+        "lstm layer 0: 4*((7+20)*20 + 20) + 4*20 = 2,320",
+        "lstm layer 0 backward: 4*((7+20)*20 + 20) + 4*20 = 2,320",
+    ]
