@@ -137,7 +137,8 @@ class RNNClassifier(nn.Module):
     pooling: 'last' (the final hidden state after the last real step; bidirectional: merged
     with the backward direction's after the first step), 'mean' (of the last layer's outputs
     over the real steps), 'scalar_mix' (ELMo: a learned softmax-weighted mix, scaled by gamma,
-    of every layer's outputs, then the mean over the real steps).
+    of every recurrent layer's outputs, then the mean over the real steps; ELMo's token layer
+    is left out of the mix, its width differing from the recurrent layers').
     """
 
     num_classes: int = 2

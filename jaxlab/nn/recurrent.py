@@ -35,7 +35,9 @@ storing every step's carry; `Recurrent` instead keeps the carry on padded steps 
 final carry is the state after the last real step, for any mask) and zeroes padded
 outputs. The backward direction flips the whole window: its padded steps then come first
 and keep the initial carry, which equals flax's `flip_sequences` (reversal within each
-sequence's real length) for prefix masks and also handles masks with holes.
+sequence's real length) for the prefix masks of padded batches. The cells follow flax's
+cell protocol, so `nn.RNN(cell, reverse=True, keep_order=True)` with `seq_lengths` runs
+them too; the tests check `Recurrent(reverse=True)` against it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ backward direction, merges, initial states, dropout between layers and the scala
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -264,6 +265,11 @@ def test_backward_direction_is_the_forward_cell_on_each_reversed_sequence(inputs
     n = lengths[0]
     y_rev, _ = _apply(Recurrent("gru", H), params, jnp.flip(x[:1, :n], 1))
     np.testing.assert_allclose(y[0, :n], jnp.flip(y_rev[0], 0), rtol=1e-5, atol=1e-6)
+    # flax's own reversal within each sequence's length (nn.RNN with seq_lengths; our cells
+    # follow flax's cell protocol): the same outputs on the real steps.
+    flax_rnn = nn.RNN(make_cell("gru", H), reverse=True, keep_order=True)
+    y_flax = jax.jit(lambda p: flax_rnn.apply({"params": p}, x, seq_lengths=lengths))(params)
+    np.testing.assert_allclose(np.where(mask[..., None], y_flax, 0), y, rtol=1e-5, atol=1e-6)
 
 
 def test_merge_modes(inputs):
