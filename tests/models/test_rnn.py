@@ -74,7 +74,7 @@ def test_classifier_parameter_count_bidirectional(tokens):
     assert _count(_shapes(model, tokens)) == V * E + 2816 + (2 * H + 1) * 3
 
 
-@pytest.fixture(scope="module", params=["gru", "ln_lstm"])
+@pytest.fixture(scope="module", params=["ln_lstm"])
 def lm(request, tokens):
     model = get_model(
         "rnn_lm",
