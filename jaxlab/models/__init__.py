@@ -38,6 +38,7 @@ from jaxlab.models.mixer import MlpMixer
 from jaxlab.models.mlp import MLP
 from jaxlab.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxlab.models.resnet import ResNet
+from jaxlab.models.rnn import RNNLM, RNNClassifier
 from jaxlab.models.small_cnn import SmallCNN
 from jaxlab.models.transformer import Transformer
 from jaxlab.models.vgg import VGG
@@ -91,6 +92,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "transformer": Transformer,  # encoder-decoder, Vaswani et al.'s base model by default
     "gpt": GPT,  # nanoGPT's CPU shakespeare_char model by default
     "gpt2": P(GPT, vocab_size=50257, num_layers=12, num_heads=12, d_model=768, block_size=1024),
+    "rnn_lm": RNNLM,  # cell=rnn/lstm/gru/ln_lstm
+    "rnn_classifier": RNNClassifier,
 }
 
 
