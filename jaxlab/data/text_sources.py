@@ -22,7 +22,8 @@ Tokenizers (`tokenizer(config)` on each source): `dataset.tokenizer` 'char' (def
 characters of the train text) or 'bpe' (`dataset.vocab_size` ids; merges learned from the
 train text, `jaxlab.data.text.learn_bpe_merges`). imdb_reviews, lm1b and wmt14 reserve the
 ids 0-2 (PAD, BOS, EOS) and map characters missing from the train text to U+FFFD;
-tiny_shakespeare's ids are its characters alone.
+tiny_shakespeare's ids are its characters alone (those of all three splits; BPE merges are
+learned from the train split).
 
 Nothing downloads: a dataset must be prepared in the data dir (`tfds build NAME` where
 there is network), or mocked (`tfds.testing.mock_data`, as the tests do). TensorFlow and
@@ -138,30 +139,27 @@ def _check_common(config: ml_collections.ConfigDict) -> tuple[str, int]:
 
 @functools.cache
 def _learned_tokenizer(
-    text: str, kind: str, vocab_size: int, num_reserved: int, unknown: str | None
+    text: str,
+    kind: str,
+    vocab_size: int,
+    num_reserved: int,
+    unknown: str | None,
+    alphabet_text: str = "",
 ) -> Tokenizer:
-    """The char or BPE tokenizer of `text` (its sorted characters, plus `unknown`)."""
-    chars = set(text) | ({unknown} if unknown else set())
+    """The char or BPE tokenizer of `text`: its sorted characters (with those of
+    `alphabet_text` and `unknown`), and for BPE the merges learned from `text`."""
+    chars = set(text) | set(alphabet_text) | ({unknown} if unknown else set())
     alphabet = "".join(sorted(chars))
     if kind == "char":
         return CharTokenizer(alphabet, num_reserved=num_reserved, unknown=unknown)
     base = num_reserved + len(alphabet)
     if vocab_size <= base:
         raise ConfigError(
-            f"dataset.vocab_size must be > {base} (the specials and characters of the train "
+            f"dataset.vocab_size must be > {base} (the specials and characters of the "
             f"text) with dataset.tokenizer 'bpe', got {vocab_size}"
         )
     merges = learn_bpe_merges(text, vocab_size - base)
     return BPETokenizer(alphabet, merges, num_reserved=num_reserved, unknown=unknown)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Text:
-    """Where a source's text lives: the TFDS name, the text features and the label."""
-
-    tfds_name: str
-    text_keys: tuple[str, ...]
-    label_key: str | None = None
 
 
 # ---- language models: tiny_shakespeare, lm1b --------------------------------------------
@@ -194,15 +192,15 @@ class TfdsTextStream(TokenWindows):
         """The char or BPE tokenizer of the corpus (module docstring)."""
         kind, size = _check_common(config)
         data_dir = _data_dir(config)
-        if self.vocab_splits and kind == "char":
-            text = "".join(
-                "\n".join(read_texts(self.tfds_name, data_dir, split, ("text",))[0])
-                for split in self.vocab_splits
-            )
-            return _learned_tokenizer(text, "char", 0, 0, None)
         (texts,) = read_texts(self.tfds_name, data_dir, config.dataset.train_split, ("text",))
-        reserved, unknown = (0, None) if self.vocab_splits else (FIRST_SYMBOL, UNKNOWN)
-        return _learned_tokenizer("\n".join(texts), kind, size, reserved, unknown)
+        train = "\n".join(texts)
+        if not self.vocab_splits:
+            return _learned_tokenizer(train, kind, size, FIRST_SYMBOL, UNKNOWN)
+        every = "\n".join(
+            "\n".join(read_texts(self.tfds_name, data_dir, split, ("text",))[0])
+            for split in self.vocab_splits
+        )
+        return _learned_tokenizer(train, kind, size, 0, None, every)
 
     def stream(self, config: ml_collections.ConfigDict, split: str) -> np.ndarray:
         tokenizer = self.tokenizer(config)

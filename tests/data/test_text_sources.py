@@ -55,6 +55,10 @@ def test_tiny_shakespeare_windows_of_the_character_stream(mocked):
     first = next(data.create_eval_iterator(config, info))
     valid = "\n".join(_texts("tiny_shakespeare", mocked, "validation")[0])
     assert tokenizer.decode(first["inputs"][0]) == valid[:4]
+    size = len(tokenizer.alphabet) + 6
+    bpe = _config("tiny_shakespeare", mocked, tokenizer="bpe", vocab_size=size)
+    assert data.get_dataset_info(bpe).vocab_size == size  # merges from train, all characters
+    assert tokenizer_for(bpe).decode(tokenizer_for(bpe).encode(every)) == every
 
 
 def test_lm1b_reserves_the_special_ids(mocked):
