@@ -11,6 +11,9 @@
                    cut into consecutive windows for truncated BPTT (`markov_windows`).
                    {'inputs': tokens (T,) int32, 'targets': tokens (T,) int32}, vocab_size
                    16, T = dataset.seq_len. Never shuffled: the order is the point.
+                   Served by `TokenWindows`, the class the text corpora share
+                   (`jaxlab.data.corpora`, `jaxlab.data.text_sources`), which also serves
+                   random windows (`dataset.random_windows`) for models that carry nothing.
 
 A third generated dataset, `shapes_seg` (per-pixel segmentation), draws its examples with
 `shapes_seg_examples` here but is served as an offline TFDS builder

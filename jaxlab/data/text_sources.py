@@ -42,7 +42,7 @@ import numpy as np
 
 from jaxlab.config import ConfigError, check_choice, check_positive
 from jaxlab.data.features import DatasetInfo, Feature
-from jaxlab.data.generated import ArraySource, TokenWindows, seq_len
+from jaxlab.data.generated import ArraySource, TokenWindows, random_windows, seq_len
 from jaxlab.data.registry import Batch, num_views
 from jaxlab.data.text import (
     EOS,
@@ -187,6 +187,11 @@ class TfdsTextStream(TokenWindows):
 
     def check_splits(self, config: ml_collections.ConfigDict, process_count: int) -> None:
         _check_common(config)
+
+    def validate(self, config: ml_collections.ConfigDict, process_count: int = 1) -> None:
+        """The options alone, without reading the data (`info` checks the windows)."""
+        _check_common(config)
+        random_windows(config)
 
     def tokenizer(self, config: ml_collections.ConfigDict) -> Tokenizer:
         """The char or BPE tokenizer of the corpus (module docstring)."""
