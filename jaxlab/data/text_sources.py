@@ -185,9 +185,6 @@ class TfdsTextStream(TokenWindows):
         # corpus such as tiny_shakespeare); empty: the train split, with reserved ids.
         self.vocab_splits = vocab_splits
 
-    def check_splits(self, config: ml_collections.ConfigDict, process_count: int) -> None:
-        _check_common(config)
-
     def validate(self, config: ml_collections.ConfigDict, process_count: int = 1) -> None:
         """The options alone, without reading the data (`info` checks the windows)."""
         _check_common(config)
@@ -283,15 +280,19 @@ class TfdsExamples:
         return pair
 
     def tfds_name(self, languages: tuple[str, str]) -> str:
+        """The TFDS name ('wmt14_translate/de-en' for the languages of wmt14)."""
         if not self.translate:
             return self.tfds_base
         other = languages[0] if languages[1] == "en" else languages[1]
         return f"{self.tfds_base}/{other}-en"
 
     def keys(self, languages: tuple[str, str]) -> tuple[str, ...]:
+        """The features read: (source language, target language), or ('text', 'label')."""
         return languages if self.translate else ("text", "label")
 
-    def learned(self, data_dir: str, kind: str, size: int, languages: tuple, train: str):
+    def learned(
+        self, data_dir: str, kind: str, size: int, languages: tuple, train: str
+    ) -> Tokenizer:
         """The tokenizer learned from the train split's text (both sides for wmt14)."""
         texts = read_texts(self.tfds_name(languages), data_dir, train, self.keys(languages))
         columns = texts if self.translate else texts[:1]
@@ -308,6 +309,7 @@ class TfdsExamples:
         return self.learned(_data_dir(config), kind, size, languages, config.dataset.train_split)
 
     def bound(self, config: ml_collections.ConfigDict) -> ArraySource:
+        """An ArraySource over this config's tokenized splits (cached), which serves them."""
         key, data_dir, train = self._key(config), _data_dir(config), config.dataset.train_split
         arrays = {
             split: _examples(self, data_dir, split, train, key)
@@ -341,10 +343,14 @@ class TfdsExamples:
     ) -> int:
         return self.bound(config).num_eval_batches(config, info, process_count)
 
-    def train_iterator(self, config, info, **kwargs) -> Iterator[Batch]:
+    def train_iterator(
+        self, config: ml_collections.ConfigDict, info: DatasetInfo, **kwargs: int
+    ) -> Iterator[Batch]:
         return self.bound(config).train_iterator(config, info, **kwargs)
 
-    def eval_iterator(self, config, info, **kwargs) -> Iterator[Batch]:
+    def eval_iterator(
+        self, config: ml_collections.ConfigDict, info: DatasetInfo, **kwargs: int
+    ) -> Iterator[Batch]:
         return self.bound(config).eval_iterator(config, info, **kwargs)
 
 
