@@ -72,3 +72,14 @@ __all__ = [
     "steps_per_epoch",
     "validate_data_config",
 ]
+
+from jaxlab.data.corpora import CORPUS_SOURCES  # noqa: E402
+from jaxlab.data.mnist1d import MNIST1D_SOURCES  # noqa: E402
+
+for _name, _source in {**CORPUS_SOURCES, **MNIST1D_SOURCES}.items():
+    register_dataset(_name, _source)
+
+from jaxlab.data.text_sources import TFDS_TEXT_SOURCES  # noqa: E402
+
+for _name, _source in TFDS_TEXT_SOURCES.items():
+    register_dataset(_name, _source)
