@@ -163,7 +163,6 @@ def test_bpe_option_learns_from_the_train_split(small_corpus):
     [
         ({"tokenizer": "word"}, "dataset.tokenizer 'word'.*char, bpe"),
         ({"tokenizer": "bpe", "vocab_size": 50}, "dataset.vocab_size must be an integer > 78"),
-        ({"random_windows": 1}, "dataset.random_windows must be True or False"),
         ({"eval_split": "validation"}, "eval_split of 'shakespeare_char' 'validation'"),
     ],
 )
