@@ -13,17 +13,17 @@ order. Two streams run through the same layers (shared weights):
 
 Each layer is post-LN: s = LN(s + Attn(q from s, keys and values from h, mask)), then
 s = LN(s + FF(s)), for s = h (content mask) and s = g (query mask). A query row with no
-visible key (the first position of the order) gets a zero attention output rather than a
-softmax over nothing. The logits are read from the query stream: `logits[:, t]` is the
-distribution of the token at t given the tokens before it in the order, so the output at t
-does not depend on the token at t nor on any token after it in the order
-(tests/models/test_lm_zoo.py checks that the gradient is exactly zero).
+visible key (the first position of the order) gets a zero attention output. The logits
+are read from the query stream: `logits[:, t]` is the distribution of the token at t given
+the tokens before it in the order, so the output at t does not depend on the token at t
+nor on any token after it in the order (tests/models/test_lm_zoo.py checks that the
+gradient is exactly zero).
 
 Simplifications at this scale (documented deviations from the paper): absolute learned
 position embeddings instead of Transformer-XL's relative encodings and memory, and no
-segment recurrence; the attention is written here (flax's `MultiHeadDotProductAttention`
-cannot share its projections between two query streams with different masks in one call,
-though its pieces `DenseGeneral` and `dot_product_attention_weights` are used).
+segment recurrence. The attention is flax's `MultiHeadDotProductAttention`, one module
+called twice per layer (queries from h or g, keys and values from h), so the two streams
+share its weights.
 
 Interface (the `permutation_lm` task's, not contract 1): `__call__(tokens, rank=None, *,
 train) -> logits f32 [B, T, V]`; `rank` None is the identity order (left to right: the
@@ -58,11 +58,15 @@ class TwoStreamLayer(nn.Module):
         *,
         train: bool,
     ) -> tuple[jax.Array, jax.Array]:
-        features, d = (self.num_heads, self.head_dim), h.shape[-1]
-        query = nn.DenseGeneral(features, dtype=self.dtype, name="query")
-        key = nn.DenseGeneral(features, dtype=self.dtype, name="key")(h)
-        value = nn.DenseGeneral(features, dtype=self.dtype, name="value")(h)
-        out = nn.DenseGeneral(d, axis=(-2, -1), dtype=self.dtype, name="out")
+        d = h.shape[-1]
+        # One flax attention module called for both streams: the streams share its weights.
+        attn = nn.MultiHeadDotProductAttention(
+            num_heads=self.num_heads,
+            qkv_features=self.num_heads * self.head_dim,
+            out_features=d,
+            dtype=self.dtype,
+            name="attn",
+        )
         ln_attn = nn.LayerNorm(dtype=self.dtype, name="ln_attn")
         ff_in = nn.Dense(self.d_inner, dtype=self.dtype, name="ff_in")
         ff_out = nn.Dense(d, dtype=self.dtype, name="ff_out")
@@ -70,13 +74,11 @@ class TwoStreamLayer(nn.Module):
         drop = nn.Dropout(self.dropout)
 
         def stream(s: jax.Array, mask: jax.Array) -> jax.Array:
-            weights = nn.dot_product_attention_weights(
-                query(s), key, mask=mask[:, None], dtype=self.dtype
-            )
-            # A row that sees nothing: zero output (not a uniform average of all keys).
-            weights = weights * jnp.any(mask, axis=-1)[:, None, :, None]
-            attended = jnp.einsum("bhqk,bkhd->bqhd", weights, value)
-            s = ln_attn(s + drop(out(attended), deterministic=not train))
+            attended = attn(s, h, mask=mask[:, None], deterministic=True)
+            # A row that sees nothing (the first position of the order): zero output, not
+            # flax's uniform average over all keys (its own token among them).
+            attended = attended * jnp.any(mask, axis=-1, keepdims=True).astype(attended.dtype)
+            s = ln_attn(s + drop(attended, deterministic=not train))
             f = ff_out(nn.gelu(ff_in(s)))
             return ln_ff(s + drop(f, deterministic=not train))
 
