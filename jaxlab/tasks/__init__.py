@@ -12,11 +12,15 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.language_model import make_language_model_task
+from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
     "classification": make_classification_task,
+    "language_model": make_language_model_task,
+    "sequence_classification": make_sequence_classification_task,
 }
 
 __all__ = [
