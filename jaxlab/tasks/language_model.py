@@ -218,8 +218,14 @@ class LanguageModelTask(SupervisedTask):
 
 def lm_model_kwargs(model_config: ml_collections.ConfigDict, field: str) -> dict[str, Any]:
     """The model section without `name`, and without `field` (vocab_size, num_classes) where
-    it holds 0, the value `finish_config` completes it with, so the dataset's value fills it."""
-    kwargs = {k: v for k, v in model_config.to_dict().items() if k != "name"}
+    it holds 0, the value `finish_config` completes it with, so the dataset's value fills it.
+    Lists (a config read back from config.json) become tuples, so the module stays hashable
+    (a static argument of `generate`)."""
+    kwargs = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in model_config.to_dict().items()
+        if k != "name"
+    }
     if not kwargs.get(field):
         kwargs.pop(field, None)
     return kwargs
