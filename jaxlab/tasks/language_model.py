@@ -22,8 +22,10 @@ carry. Under jit the batch and the carry are global arrays, row for row. Under p
 device holds the whole global carry (the state stays replicated, so checkpoints and the
 jit layout need nothing special): device d reads its rows [d b, (d + 1) b) (its slice of
 the batch, b = B / devices), and the rows every device ends with are all-gathered back into
-the whole carry. Evaluation carries the state the same way through the eval windows
-(`init_eval_carry` then `eval_step`), from `initial_carry` at the start of each pass.
+the whole carry. In one process device d's rows are the batch's own rows [d b, (d + 1) b), so
+the carry means the same under jit and pmap and a checkpoint moves between the two.
+Evaluation carries the state the same way through the eval windows (`init_eval_carry` then
+`eval_step`), from `initial_carry` at the start of each pass.
 
 Loss and metrics. The cross entropy of every target token, averaged over the scored tokens:
 those of real examples (eval 'mask' 1) whose target is in [0, V) and, when the batch has a
@@ -171,7 +173,7 @@ class LanguageModelTask(SupervisedTask):
     def __init__(self, *, batch_size: int, vocab_size: int, **kwargs: Any) -> None:
         super().__init__(
             loss_fn=make_lm_loss_fn(vocab_size),
-            eval_fn=lambda *args: {},  # unused: eval_step carries the state itself
+            eval_fn=lambda *args: {},  # unused: `eval_step` (overridden) carries the state
             input_key="inputs",
             train_metric_names=METRIC_NAMES,
             eval_metric_names=METRIC_NAMES,
@@ -216,25 +218,24 @@ class LanguageModelTask(SupervisedTask):
         return carry, lm_metrics(token_losses, scored)
 
 
-def lm_model_kwargs(model_config: ml_collections.ConfigDict, field: str) -> dict[str, Any]:
-    """The model section without `name`, and without `field` (vocab_size, num_classes) where
-    it holds 0, the value `finish_config` completes it with, so the dataset's value fills it.
-    Lists (a config read back from config.json) become tuples, so the module stays hashable
-    (a static argument of `generate`)."""
+def model_kwargs(model_config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The model section as `build_model` kwargs: without `name`, without a `vocab_size` of 0
+    (unset: the dataset's fills it), and with lists (a config read back from config.json)
+    as tuples, so the module stays hashable (a static argument of `generate`)."""
     kwargs = {
         k: tuple(v) if isinstance(v, list) else v
         for k, v in model_config.to_dict().items()
         if k != "name"
     }
-    if not kwargs.get(field):
-        kwargs.pop(field, None)
+    if not kwargs.get("vocab_size"):
+        kwargs.pop("vocab_size", None)
     return kwargs
 
 
 def build_language_model(config: ml_collections.ConfigDict, vocab_size: int) -> nn.Module:
     """The model of `config.model` with the dataset's `vocab_size`; ConfigError for a
     model.vocab_size set below it."""
-    kwargs = lm_model_kwargs(config.model, "vocab_size")
+    kwargs = model_kwargs(config.model)
     if kwargs.get("vocab_size", vocab_size) < vocab_size:
         raise ConfigError(
             f"model.vocab_size {kwargs['vocab_size']} is below the dataset's {vocab_size} "
@@ -275,7 +276,8 @@ def sample_logits(
     logits: jax.Array, key: jax.Array, temperature: float | jax.Array, top_k: int | None = None
 ) -> jax.Array:
     """int32 [...]: a token drawn from softmax(logits [..., V] / temperature) over the
-    `top_k` largest logits (None: all); temperature 0 takes the arg-max."""
+    `top_k` largest logits (None: all; ties with the k-th are kept); temperature 0 takes the
+    arg-max."""
     if top_k is not None:
         kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
         logits = jnp.where(logits < kth, -jnp.inf, logits)

@@ -23,7 +23,7 @@ from jaxlab.models import build_model
 from jaxlab.optim import ema_decay
 from jaxlab.tasks.base import TaskSetup
 from jaxlab.tasks.classification import make_classification_fns
-from jaxlab.tasks.language_model import lm_model_kwargs
+from jaxlab.tasks.language_model import model_kwargs
 from jaxlab.tasks.supervised import SupervisedTask
 
 INPUT_KEYS = ("inputs", "x")
@@ -65,8 +65,7 @@ def make_sequence_classification_task(setup: TaskSetup) -> SupervisedTask:
     context = {"num_classes": num_classes}
     if info.vocab_size:
         context["vocab_size"] = int(info.vocab_size)
-    kwargs = lm_model_kwargs(config.model, "vocab_size")
-    model = build_model(config.model.name, kwargs, **context)
+    model = build_model(config.model.name, model_kwargs(config.model), **context)
     loss_fn, eval_fn, train_names, eval_names = make_classification_fns(
         config.task, num_classes, 0.0, input_key=input_key
     )
