@@ -1,29 +1,46 @@
-"""scripts/sample.py end to end on a tiny markov_tokens run (tokens shown as letters a..p),
-its command line run in-process (its flags live on their own FlagValues)."""
+"""scripts/sample.py end to end on a tiny language-model run through the loop on
+markov_tokens (tokens shown as letters a..p), its command line run in-process (its flags live
+on their own FlagValues). The run also checks that the language_model task learns."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
+from jaxlab.data.generated import markov_stream
 from jaxlab.data.text import MARKOV_ALPHABET
 from scripts import sample
 from tests.tasks import lm_test_models  # noqa: F401  (registers test_rnn_lm)
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> str:
+def run() -> tuple[str, dict[str, float]]:
+    """(workdir, final eval metrics) of a 30-step language-model run through the loop."""
     from jaxlab.train import train_and_evaluate
     from tests.tasks.test_language_model import lm_config
 
-    c = lm_config()
-    c.num_train_steps = c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
-    path = str(tmp_path_factory.mktemp("lm") / "run")
-    train_and_evaluate(c, path, async_checkpoints=False)
-    return path
+    path = os.path.join(tempfile.mkdtemp(), "run")
+    return path, train_and_evaluate(lm_config(), path, async_checkpoints=False)
+
+
+@pytest.fixture(scope="module")
+def workdir(run) -> str:
+    return run[0]
+
+
+def test_the_language_model_task_learns_through_the_loop(run):
+    result = run[1]
+    stream = markov_stream("train")
+    unigram = np.bincount(stream, minlength=16) / len(stream)
+    unigram_loss = -np.mean(np.log(unigram[markov_stream("test")[1:]]))  # 2.67 nats
+    assert result["loss"] < unigram_loss - 0.2  # the context is used
+    np.testing.assert_allclose(result["perplexity"], math.exp(result["loss"]), rtol=1e-5)
+    np.testing.assert_allclose(result["bits_per_token"], result["loss"] / math.log(2), rtol=1e-5)
 
 
 def run_main(capsys, *args: str) -> tuple[int, str, str]:

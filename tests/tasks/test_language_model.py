@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -253,10 +252,12 @@ def test_sampling_follows_the_tempered_top_k_softmax():
     assert int(sample_logits(logits, keys[0], 0.0)) == 0
 
 
-# --- the task through the loop ---------------------------------------------------------------
+# --- config ------------------------------------------------------------------------------------
 
 
 def lm_config(model: str = "test_rnn_lm"):
+    """A tiny language-model run on markov_tokens (tests/test_sample.py trains it through the
+    loop and samples from it)."""
     c = default_config()
     c.dataset.name, c.dataset.seq_len = "markov_tokens", 8
     c.task.name, c.model.name = "language_model", model
@@ -267,18 +268,6 @@ def lm_config(model: str = "test_rnn_lm"):
     c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 30
     c.best_metric, c.best_mode = "loss", "min"
     return finish_config(c)
-
-
-def test_language_model_trains_through_the_loop():
-    from jaxlab.train import train_and_evaluate
-
-    result = train_and_evaluate(lm_config(), tempfile.mkdtemp(), async_checkpoints=False)
-    stream = markov_stream("train")
-    unigram = np.bincount(stream, minlength=V) / len(stream)
-    unigram_loss = -np.mean(np.log(unigram[markov_stream("test")[1:]]))  # 2.67 nats
-    assert result["loss"] < unigram_loss - 0.2  # the context is used
-    np.testing.assert_allclose(result["perplexity"], math.exp(result["loss"]), rtol=1e-5)
-    np.testing.assert_allclose(result["bits_per_token"], result["loss"] / math.log(2), rtol=1e-5)
 
 
 def test_bad_inputs_are_config_errors():
