@@ -72,3 +72,8 @@ __all__ = [
     "steps_per_epoch",
     "validate_data_config",
 ]
+
+from jaxlab.data.word2vec import WORD2VEC_SOURCES  # noqa: E402
+
+for _name, _source in WORD2VEC_SOURCES.items():
+    register_dataset(_name, _source)

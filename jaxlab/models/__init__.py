@@ -40,6 +40,7 @@ from jaxlab.models.resnet import ResNet
 from jaxlab.models.small_cnn import SmallCNN
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
+from jaxlab.models.word2vec import Word2Vec
 from jaxlab.nn.activations import get_activation
 from jaxlab.nn.initializers import get_initializer
 from jaxlab.nn.norms import get_norm
@@ -86,6 +87,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp_mixer": MlpMixer,
     "mixer_s16": P(MlpMixer, hidden_size=512, depth=8, tokens_mlp_dim=256, channels_mlp_dim=2048),
     "mixer_b16": P(MlpMixer, hidden_size=768, depth=12, tokens_mlp_dim=384, channels_mlp_dim=3072),
+    "skipgram": P(Word2Vec, mode="skipgram"),
+    "cbow": P(Word2Vec, mode="cbow"),
 }
 
 
