@@ -19,7 +19,7 @@ import ml_collections
 from jaxlab.config import default_config, finish_config, parse_variants
 
 VARIANTS = ("", "smoke")
-EPOCHS = 20
+EPOCHS = 10
 BATCH_SIZE = 1024
 
 

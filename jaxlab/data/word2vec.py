@@ -92,9 +92,10 @@ def gensim_test_data(name: str) -> str:
 
 def read_sentences(path: str, max_length: int = MAX_SENTENCE_LENGTH) -> list[list[str]]:
     """The sentences of a corpus file: one per line, split on whitespace, lines longer than
-    `max_length` tokens cut into chunks of `max_length` (gensim's `LineSentence`)."""
+    `max_length` tokens cut into chunks of `max_length` (gensim's `LineSentence`); bytes
+    that are not UTF-8 become U+FFFD (gensim's small lee.cor is Latin-1)."""
     sentences = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:  # head500 is valid UTF-8
         for line in f:
             tokens = line.split()
             for i in range(0, len(tokens), max_length):

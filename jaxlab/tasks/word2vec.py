@@ -91,6 +91,19 @@ def negative_sampling_loss(scores: jax.Array, weights: jax.Array) -> jax.Array:
     return jnp.sum(weights * -jax.nn.log_sigmoid(sign * scores), axis=-1)
 
 
+def draw_negatives(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """int32 word ids of `shape` drawn from the distribution of cumulative sums `cdf` [V]
+    (inverse CDF: the first id whose cdf exceeds u * cdf[-1], u uniform in [0, 1)).
+
+    What `jax.random.choice(key, V, shape, p=...)` does, with the 'scan_unrolled' binary
+    search, about twice as fast on XLA:CPU as choice's default 'scan' (8 ms against 18 ms
+    for 51k draws from 7,978 words); gensim bisects its cumulative table the same way.
+    """
+    u = jax.random.uniform(key, shape, jnp.float32) * cdf[-1]
+    ids = jnp.searchsorted(cdf, u, side="right", method="scan_unrolled")
+    return jnp.minimum(ids, cdf.shape[0] - 1).astype(jnp.int32)
+
+
 class Word2VecTask(Task):
     """Skip-gram / CBOW with negative sampling and sparse SGD (see the module docstring).
 
@@ -122,7 +135,8 @@ class Word2VecTask(Task):
     ) -> None:
         self.model = model
         self.schedule = schedule
-        self.noise = np.asarray(noise, np.float32)
+        self.noise = np.asarray(noise, np.float64)
+        self.noise_cdf = np.cumsum(self.noise).astype(np.float32)
         self.negatives = negatives
         self.max_exp = max_exp
         self.words = words
@@ -139,9 +153,7 @@ class Word2VecTask(Task):
             shape, valid = mask.shape, mask > 0
         else:
             shape, valid = mask.shape[:1], jnp.any(mask > 0, axis=-1)
-        negatives = jax.random.choice(
-            key, len(self.noise), (*shape, self.negatives), p=jnp.asarray(self.noise)
-        ).astype(jnp.int32)
+        negatives = draw_negatives(key, jnp.asarray(self.noise_cdf), (*shape, self.negatives))
         positive = jnp.broadcast_to(center.reshape(center.shape + (1,) * len(shape)), (*shape, 1))
         ids = jnp.concatenate([positive, negatives], axis=-1)
         weights = valid[..., None] & ((ids != positive) | (jnp.arange(ids.shape[-1]) == 0))
