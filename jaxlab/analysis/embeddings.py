@@ -230,3 +230,40 @@ def export_projector(
     with open(paths["config"], "w", encoding="utf-8") as f:
         f.write(text_format.MessageToString(config))
     return paths
+
+
+@dataclasses.dataclass(frozen=True)
+class WordVectors:
+    """A trained run's word vectors (the input table) and its vocabulary."""
+
+    vectors: np.ndarray  # [V, D]
+    words: tuple[str, ...]
+    counts: np.ndarray  # [V]
+    step: int
+
+
+def load_word_vectors(workdir: str) -> WordVectors:
+    """The input vectors of a word2vec workdir's latest checkpoint with the vocabulary of
+    its recorded config (config.json); ConfigError for a workdir of another task."""
+    from jaxlab.analysis.ensemble import load_config
+    from jaxlab.config import ConfigError
+    from jaxlab.data import get_source
+    from jaxlab.train.checkpoint import Checkpointer
+    from jaxlab.train.transfer import load_pretrained
+
+    config = load_config(workdir)
+    source = get_source(config.dataset.name)
+    if config.task.name != "word2vec" or not hasattr(source, "vocabulary"):
+        raise ConfigError(
+            f"{workdir!r} is a {config.task.name!r} run on {config.dataset.name!r}, not a "
+            "word2vec run"
+        )
+    params = load_pretrained(workdir)["params"]
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    try:
+        step = int(ckpt.latest_step())
+    finally:
+        ckpt.close()
+    vocab = source.vocabulary(config)
+    vectors = np.asarray(params["input_embed"]["embedding"])
+    return WordVectors(vectors, vocab.words, np.asarray(vocab.counts), step)

@@ -44,7 +44,11 @@ def test_word_similarity_equals_gensim_and_scipy(tmp_path, vectors, keyed):
     assert got["coverage"] == pytest.approx(1 - oov / 100)
     # The same number straight from scipy on the covered pairs' cosines.
     index = {w: i for i, w in enumerate(WORDS)}
-    kept = [(a, b, s) for a, b, s in zip(pairs.first, pairs.second, pairs.score) if a in index and b in index]
+    kept = [
+        (a, b, s)
+        for a, b, s in zip(pairs.first, pairs.second, pairs.score, strict=True)
+        if a in index and b in index
+    ]
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cos = [float(unit[index[a]] @ unit[index[b]]) for a, b, _ in kept]
     assert got["spearman"] == pytest.approx(stats.spearmanr([s for *_, s in kept], cos).statistic)
@@ -96,9 +100,7 @@ def test_projector_files_are_well_formed(tmp_path, vectors):
 
     counts = np.arange(len(WORDS), 0, -1)
     paths = emb.export_projector(str(tmp_path), vectors, WORDS, counts, tensor_name="w2v/input")
-    config = text_format.Parse(
-        open(paths["config"]).read(), projector_config_pb2.ProjectorConfig()
-    )
+    config = text_format.Parse(open(paths["config"]).read(), projector_config_pb2.ProjectorConfig())
     assert os.path.basename(paths["config"]) == "projector_config.pbtxt"
     (embedding,) = config.embeddings
     assert embedding.tensor_name == "w2v/input" and not embedding.sprite.image_path
@@ -106,7 +108,7 @@ def test_projector_files_are_well_formed(tmp_path, vectors):
     np.testing.assert_allclose(loaded, vectors, rtol=1e-5, atol=1e-6)
     rows = open(tmp_path / embedding.metadata_path).read().splitlines()
     assert rows[0] == "word\tcount" and len(rows) == len(WORDS) + 1
-    assert rows[1:] == [f"{w}\t{c}" for w, c in zip(WORDS, counts)]
+    assert rows[1:] == [f"{w}\t{c}" for w, c in zip(WORDS, counts, strict=True)]
     emb.export_projector(str(tmp_path / "plain"), vectors, WORDS)  # one column: no header
     assert open(tmp_path / "plain" / "metadata.tsv").read().splitlines() == list(WORDS)
     with pytest.raises(ValueError, match="TSV"):

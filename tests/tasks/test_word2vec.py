@@ -70,7 +70,7 @@ def _reference_update(mode, params, batch, ids, weights, lr):
     for b in range(context.shape[0]):
         slots = np.flatnonzero(mask[b])
         groups = [[s] for s in slots] if mode == "skipgram" else [list(slots)]
-        for g_index, group in enumerate(groups):
+        for group in groups:
             if not group:
                 continue
             h = syn0[context[b, group]].mean(0)
@@ -107,7 +107,12 @@ def test_one_step_is_word2vecs_update_on_the_gathered_rows_only(mode):
     new, metrics = jax.jit(task.train_step)(state, batch, ctx)
     ids, weights = task.candidates(batch, ctx.rng("negatives"))
     ref0, ref1 = _reference_update(
-        mode, state.params, jax.tree.map(np.asarray, batch), np.asarray(ids), np.asarray(weights), 0.05
+        mode,
+        state.params,
+        jax.tree.map(np.asarray, batch),
+        np.asarray(ids),
+        np.asarray(weights),
+        0.05,
     )
     got0 = np.asarray(new.params[INPUT_TABLE]["embedding"])
     got1 = np.asarray(new.params[OUTPUT_TABLE]["embedding"])
