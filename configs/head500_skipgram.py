@@ -4,10 +4,16 @@ Run:    python -m scripts.train --config configs/head500_skipgram.py --workdir r
 Recipe: gensim's Word2Vec defaults with sg=1: 100-dimensional vectors, window 5 (dynamic:
         reduced uniformly per word), 5 negatives from unigram^0.75, subsampling sample=1e-3,
         min_count 5 (7,978 words); plain SGD on the touched rows, rate 0.025 decaying
-        linearly to 1e-4 (gensim's alpha and min_alpha); EPOCHS epochs of batch 1024
-        windows (one window: a kept word and up to 10 context words, about 6 on average);
-        input vectors uniform(-0.5, 0.5)/100, output vectors zero.
-Result: RESULT
+        linearly to 1e-4 (gensim's alpha and min_alpha); 10 epochs (2,870 steps) of batch
+        1024 windows (one window: a kept word and up to 10 context words, 6.0 on average;
+        the epoch's windows shuffled); input vectors uniform(-0.5, 0.5)/100, output zero.
+Result: WordSim-353 Spearman 0.6015 (seed 0) and 0.5949 (seed 1) against gensim's
+        0.5583 and 0.5624 with the same settings (mean +0.038); analogies (3CosAdd)
+        6.78% / 5.85% against gensim's 6.87% / 5.76%. Coverage: 96 of the 353 pairs (27.2%)
+        and 1,077 of the 19,544 questions (5.5%) have all their words in this stemmed
+        corpus's vocabulary. About 10 minutes on 2 shared CPU cores (4-7 steps/s; gensim
+        takes 25-100 s). Measured with `python -m scripts.compare_gensim --models=skipgram,cbow
+        --seeds=0,1` (which prints the table); gensim at 20 epochs reaches 0.75.
 Variants (the argument):
   smoke   a few steps of batch 16 with 8-wide vectors (tests).
 """

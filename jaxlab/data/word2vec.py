@@ -1,10 +1,10 @@
 """Word2vec data: a tokenized corpus, its vocabulary, subsampling, and the windows of context
 words around each kept word, served as the dataset `head500`.
 
-Corpus: `head500.noblanks.cor` from gensim's test data (the first 500 Wikipedia articles,
-stemmed and lower-cased by gensim's authors; 250 lines, 331,049 tokens). The file is read
-from the installed wheel (found with `importlib.util.find_spec`, gensim itself is not
-imported), one line a sentence, split on whitespace, long lines cut into chunks of 10,000
+Corpus: `head500.noblanks.cor` from gensim's test data (stemmed, lower-cased English
+Wikipedia text; 250 lines, 331,339 tokens, 296,143 of them in the min_count-5 vocabulary). The
+file is read from the installed wheel (found with `importlib.util.find_spec`; gensim itself
+is not imported), one line a sentence, split on whitespace, long lines cut into chunks of 10,000
 tokens (gensim's `LineSentence`). Windows never cross a sentence boundary.
 
 Vocabulary (`build_vocabulary`): the words seen at least `min_count` times (gensim's default

@@ -47,6 +47,7 @@ def get_task(setup: TaskSetup) -> Task:
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
 
+
 # The word2vec task (appended: jaxlab.tasks.word2vec imports the data and analysis packages).
 from jaxlab.tasks.word2vec import make_word2vec_task  # noqa: E402
 
