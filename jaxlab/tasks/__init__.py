@@ -48,7 +48,7 @@ def get_task(setup: TaskSetup) -> Task:
     return _REGISTRY[setup.config.task.name](setup)
 
 
-# The word2vec task (appended: jaxlab.tasks.word2vec imports the data and analysis packages).
+# The word2vec task (jaxlab.tasks.word2vec), registered after the names above exist.
 from jaxlab.tasks.word2vec import make_word2vec_task  # noqa: E402
 
 register_task("word2vec", make_word2vec_task)
