@@ -47,7 +47,10 @@ def default_config() -> ml_collections.ConfigDict:
     # >= 2: each train example carries 'views' [V, H, W, C] instead of 'image': V draws of
     # the augment ops on its image (two-view / contrastive methods); eval keeps 'image'.
     c.dataset.num_views = 0
-    c.dataset.seq_len = 32  # token datasets (markov_tokens): tokens per window (truncated BPTT)
+    c.dataset.seq_len = 32  # token datasets: tokens per window (truncated BPTT), or padded length
+    c.dataset.random_windows = False  # token streams: train windows at random offsets (GPT)
+    c.dataset.tokenizer = "char"  # text datasets: 'char' or 'bpe'
+    c.dataset.vocab_size = 0  # text datasets with tokenizer 'bpe': the subword vocabulary size
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "small_cnn"

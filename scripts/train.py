@@ -71,9 +71,12 @@ def main(argv: list[str]) -> None:
     config = load_config_or_fail(_CONFIG)
     quiet_library_logs()
     from jaxlab.data.registry import get_source
+    from jaxlab.data.text_sources import TFDS_TEXT_SOURCES
     from jaxlab.data.tfds_source import TfdsSource
 
-    if flags.FLAGS.mock_data or isinstance(_source_or_none(get_source, config), TfdsSource):
+    source = _source_or_none(get_source, config)
+    tfds_text = tuple({type(s) for s in TFDS_TEXT_SOURCES.values()})
+    if flags.FLAGS.mock_data or isinstance(source, (TfdsSource, *tfds_text)):
         import_tensorflow_quietly()  # generated datasets never load TensorFlow
 
     from jaxlab.config import ConfigError

@@ -129,37 +129,55 @@ def _count(shape: Shape) -> int:
     return math.prod(shape)
 
 
+def _formula_modules(modules: Mapping[tuple[str, ...], nn.Module]) -> list[tuple[str, ...]]:
+    """Paths of the modules that give their own formula (`parameter_formula(shapes) ->
+    (kind, formula)`, e.g. recurrent cells), outermost only."""
+    found = [p for p, m in modules.items() if callable(getattr(m, "parameter_formula", None))]
+    return [p for p in found if not any(q != p and p[: len(q)] == q for q in found)]
+
+
 def parameter_rows(
     params: Any, modules: Mapping[tuple[str, ...], nn.Module] | None = None
 ) -> list[LayerRow]:
     """Rows of the table, one per recognized layer (else one per parameter), ordered as
     `modules` (module path -> module, in call order; `parameter_table` records it) lists
-    them, else in the order of `params`."""
+    them, else in the order of `params`. A module in `modules` with a method
+    `parameter_formula(shapes) -> (kind, formula)` (shapes of its whole subtree, paths
+    relative to it; the recurrent cells of jaxlab.nn.recurrent) gets one row for its
+    subtree."""
     modules = modules or {}
     flat = traverse_util.flatten_dict(params)
+    rank = {path: i for i, path in enumerate(modules)}
+    ranked: list[tuple[int, LayerRow]] = []
+    for prefix in _formula_modules(modules):
+        inside = {
+            p[len(prefix) :]: tuple(v.shape) for p, v in flat.items() if p[: len(prefix)] == prefix
+        }
+        if not inside:
+            continue
+        kind, formula = modules[prefix].parameter_formula(inside)
+        count = sum(_count(s) for s in inside.values())
+        shapes = {"/".join(p): s for p, s in inside.items()}
+        ranked.append((rank[prefix], LayerRow("/".join(prefix), kind, shapes, count, formula)))
+        flat = {p: v for p, v in flat.items() if p[: len(prefix)] != prefix}
     grouped: dict[tuple[str, ...], dict[str, Shape]] = {}
     for path, leaf in flat.items():
         grouped.setdefault(path[:-1], {})[path[-1]] = tuple(leaf.shape)
-    rank = {path: i for i, path in enumerate(modules)}
-    rows = []
-    for module in sorted(grouped, key=lambda m: rank.get(m, len(rank))):
-        shapes = grouped[module]
+    for module, shapes in grouped.items():
+        position = rank.get(module, len(rank))
         recognized = layer_formula(shapes, modules.get(module))
         if recognized is not None:
             kind, formula = recognized
             count = sum(_count(s) for s in shapes.values())
-            rows.append(LayerRow("/".join(module) or "(model)", kind, shapes, count, formula))
+            row = LayerRow("/".join(module) or "(model)", kind, shapes, count, formula)
+            ranked.append((position, row))
             continue
         for name, shape in shapes.items():
-            rows.append(
-                LayerRow(
-                    "/".join((*module, name)),
-                    "param",
-                    {name: shape},
-                    _count(shape),
-                    _product(shape),
-                )
+            row = LayerRow(
+                "/".join((*module, name)), "param", {name: shape}, _count(shape), _product(shape)
             )
+            ranked.append((position, row))
+    rows = [row for _, row in sorted(ranked, key=lambda item: item[0])]
     return rows
 
 
@@ -194,8 +212,9 @@ def parameter_table(
     modules: dict[tuple[str, ...], nn.Module] = {}
 
     def record(next_fun, args, kwargs, context):
-        if context.method_name == "__call__":
-            modules.setdefault(tuple(context.module.path), context.module)
+        module = context.module
+        if context.method_name == "__call__" or hasattr(module, "parameter_formula"):
+            modules.setdefault(tuple(module.path), module)
         return next_fun(*args, **kwargs)
 
     def init(inp: jax.Array) -> Any:
@@ -212,13 +231,19 @@ def parameter_table(
     return ParamTable(rows, total, other, tuple(input_shape), cost)
 
 
-def module_summary(model: nn.Module, input_shape: Sequence[int], depth: int | None = 1) -> str:
-    """flax's `nn.tabulate` of `model` on zeros of `input_shape` in eval mode: per module
-    call, its inputs, outputs and parameters (modules below `depth` folded)."""
+def module_summary(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    depth: int | None = 1,
+    dtype: jnp.dtype = jnp.float32,
+) -> str:
+    """flax's `nn.tabulate` of `model` on zeros of `input_shape` (and `dtype`: int32 for
+    token models) in eval mode: per module call, its inputs, outputs and parameters
+    (modules below `depth` folded)."""
     table = nn.tabulate(
         model,
         jax.random.key(0),
         depth=depth,
         console_kwargs={"width": 120, "force_terminal": False},
     )
-    return table(jnp.zeros(tuple(input_shape), jnp.float32), train=False)
+    return table(jnp.zeros(tuple(input_shape), dtype), train=False)

@@ -11,6 +11,9 @@
                    cut into consecutive windows for truncated BPTT (`markov_windows`).
                    {'inputs': tokens (T,) int32, 'targets': tokens (T,) int32}, vocab_size
                    16, T = dataset.seq_len. Never shuffled: the order is the point.
+                   Served by `TokenWindows`, the class the text corpora share
+                   (`jaxlab.data.corpora`, `jaxlab.data.text_sources`), which also serves
+                   random windows (`dataset.random_windows`) for models that carry nothing.
 
 A third generated dataset, `shapes_seg` (per-pixel segmentation), draws its examples with
 `shapes_seg_examples` here but is served as an offline TFDS builder
@@ -40,6 +43,7 @@ from jaxlab.data.registry import Batch, num_views
 
 SPLITS = ("train", "test")
 _SHUFFLE_TAG = 0x5EED  # keeps the epoch permutations apart from any other use of config.seed
+_WINDOW_TAG = 0x3AD0  # the same for the offsets of random windows (TokenWindows)
 
 
 def _check_options(config: ml_collections.ConfigDict, process_count: int) -> None:
@@ -229,35 +233,67 @@ def seq_len(config: ml_collections.ConfigDict) -> int:
     return config.dataset.get("seq_len", DEFAULT_SEQ_LEN)
 
 
-class MarkovTokens:
-    """Language-model plumbing on a known chain (see the module docstring).
+def random_windows(config: ml_collections.ConfigDict) -> bool:
+    """`config.dataset.random_windows` (False when the config lacks the key); ConfigError
+    unless a bool."""
+    value = config.dataset.get("random_windows", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"dataset.random_windows must be True or False, got {value!r}")
+    return value
 
-    The stream of a split is cut into `batch_size` contiguous strips (`markov_windows`);
-    step t of an epoch holds window t of every strip, so row b of each batch continues
-    where row b of the previous batch ended, and a model can carry its recurrent state
-    across steps (truncated BPTT); 'targets' are 'inputs' shifted by one token.
-    `steps_per_epoch` is the number of whole windows per strip; epochs repeat the same
-    windows. With P processes, process p holds strips p, p + P, ... (rows of the global
-    batch, 'interleave'), the same ones at every step. Eval cuts the test stream the same
+
+class TokenWindows:
+    """A token stream per split, cut into consecutive windows for truncated BPTT.
+
+    Subclasses give `name`, `stream(config, split)` (the int32 tokens of a split) and
+    `vocab_size(config)`. The stream of a split is cut into `batch_size` contiguous strips
+    (`markov_windows`); step t of an epoch holds window t of every strip, so row b of each
+    batch continues where row b of the previous batch ended, and a model can carry its
+    recurrent state across steps (truncated BPTT); 'targets' are 'inputs' shifted by one
+    token. `steps_per_epoch` is the number of whole windows per strip; epochs repeat the
+    same windows. With P processes, process p holds strips p, p + P, ... (rows of the global
+    batch, 'interleave'), the same ones at every step. Eval cuts the eval stream the same
     way into `eval_batch_size` strips: every row is real (mask 1), none is padding.
     `num_train_examples` / `num_eval_examples` count the windows of one pass.
+
+    With `dataset.random_windows` (default False; transformers, which carry nothing across
+    windows) train row r of step s is instead the window at a uniform random offset of the
+    train stream, the global batch's offsets drawn from (config.seed, s) alone (as nanoGPT
+    samples its batches), so resuming at any step stays exact and the union of the processes'
+    rows is the single-process batch. Eval stays consecutive.
     """
+
+    name: str = ""
+
+    def stream(self, config: ml_collections.ConfigDict, split: str) -> np.ndarray:
+        """The int32 tokens of `split`."""
+        raise NotImplementedError
+
+    def vocab_size(self, config: ml_collections.ConfigDict) -> int:
+        """Ids a token can take."""
+        raise NotImplementedError
+
+    def check_splits(self, config: ml_collections.ConfigDict, process_count: int) -> None:
+        """The option checks before the window checks (here: those of every generated source)."""
+        _check_options(config, process_count)
 
     def _windows(self, config: ml_collections.ConfigDict, split: str, batch_key: str) -> int:
         """Windows per strip of `split` with `config[batch_key]` strips; ConfigError if none."""
         batch, length = config[batch_key], seq_len(config)
-        _, windows = markov_windows(MARKOV_SIZES[split], batch, length)
+        size = len(self.stream(config, split))
+        _, windows = markov_windows(size, batch, length)
         if windows == 0:
             raise ConfigError(
                 f"{batch_key} {batch} x dataset.seq_len {length} leaves no whole window in "
-                f"the {MARKOV_SIZES[split]} tokens of markov_tokens split {split!r}; need "
-                f"{batch_key} * seq_len < {MARKOV_SIZES[split]}"
+                f"the {size} tokens of {self.name} split {split!r}; need "
+                f"{batch_key} * seq_len < {size}"
             )
         return windows
 
     def validate(self, config: ml_collections.ConfigDict, process_count: int = 1) -> None:
-        _check_options(config, process_count)
+        self.check_splits(config, process_count)
         check_positive("dataset.seq_len", seq_len(config), integer=True)
+        random_windows(config)
         self._windows(config, config.dataset.train_split, "batch_size")
         self._windows(config, config.dataset.eval_split, "eval_batch_size")
 
@@ -273,7 +309,7 @@ class MarkovTokens:
             num_train_examples=self._windows(config, train, "batch_size") * config.batch_size,
             num_eval_examples=self._windows(config, test, "eval_batch_size")
             * config.eval_batch_size,
-            vocab_size=MARKOV_VOCAB,
+            vocab_size=self.vocab_size(config),
         )
 
     def steps_per_epoch(self, config: ml_collections.ConfigDict, info: DatasetInfo) -> int:
@@ -296,6 +332,22 @@ class MarkovTokens:
             yield {"inputs": stream[positions], "targets": stream[positions + 1]}
             t = (t + 1) % windows
 
+    def _random_batches(
+        self, stream: np.ndarray, config: ml_collections.ConfigDict, rows: np.ndarray, first: int
+    ) -> Iterator[Batch]:
+        """Step first, first + 1, ...: rows `rows` of windows at offsets drawn from (seed, step)."""
+        length = seq_len(config)
+        span = np.arange(length)[None, :]
+        step = first
+        while True:
+            seed = np.random.SeedSequence([_WINDOW_TAG, config.seed % 2**64, step])
+            starts = np.random.default_rng(seed).integers(
+                0, len(stream) - length, config.batch_size
+            )
+            positions = starts[rows][:, None] + span
+            yield {"inputs": stream[positions], "targets": stream[positions + 1]}
+            step += 1
+
     def train_iterator(
         self,
         config: ml_collections.ConfigDict,
@@ -307,7 +359,9 @@ class MarkovTokens:
     ) -> Iterator[Batch]:
         batch = config.batch_size
         rows = np.arange(process_index, batch, process_count)
-        stream = markov_stream(config.dataset.train_split)
+        stream = self.stream(config, config.dataset.train_split)
+        if random_windows(config):
+            return self._random_batches(stream, config, rows, start_step)
         return self._window_batches(stream, batch, seq_len(config), rows, start_step)
 
     def eval_iterator(
@@ -320,10 +374,23 @@ class MarkovTokens:
     ) -> Iterator[Batch]:
         batch = config.eval_batch_size
         rows = np.arange(process_index, batch, process_count)
-        stream = markov_stream(config.dataset.eval_split)
+        stream = self.stream(config, config.dataset.eval_split)
         windows = self._window_batches(stream, batch, seq_len(config), rows, 0)
         for _ in range(self.num_eval_batches(config, info, process_count)):
             yield pad_batch(next(windows), info.eval_features, len(rows))
+
+
+class MarkovTokens(TokenWindows):
+    """Language-model plumbing on a known chain (see the module docstring and
+    `TokenWindows`)."""
+
+    name = "markov_tokens"
+
+    def stream(self, config: ml_collections.ConfigDict, split: str) -> np.ndarray:
+        return markov_stream(split)
+
+    def vocab_size(self, config: ml_collections.ConfigDict) -> int:
+        return MARKOV_VOCAB
 
 
 # ---- shapes_seg: drawn here, served by a TFDS builder ----------------------------------

@@ -30,17 +30,24 @@ import numpy as np
 
 from jaxlab.config import ConfigError
 from jaxlab.models.alexnet import AlexNet
+from jaxlab.models.bert import Bert, BertClassifier
+from jaxlab.models.conv_lm import ConvLM
 from jaxlab.models.densenet import DenseNet
 from jaxlab.models.googlenet import GoogLeNet
+from jaxlab.models.gpt import GPT
 from jaxlab.models.lenet import LeNet5
 from jaxlab.models.mixer import MlpMixer
 from jaxlab.models.mlp import MLP
 from jaxlab.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxlab.models.resnet import ResNet
+from jaxlab.models.rnn import RNNLM, RNNClassifier
 from jaxlab.models.small_cnn import SmallCNN
+from jaxlab.models.transformer import Transformer
+from jaxlab.models.transformer_xl import TransformerXL
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
 from jaxlab.models.word2vec import Word2Vec
+from jaxlab.models.xlnet import XLNet
 from jaxlab.nn.activations import get_activation
 from jaxlab.nn.initializers import get_initializer
 from jaxlab.nn.norms import get_norm
@@ -87,6 +94,16 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp_mixer": MlpMixer,
     "mixer_s16": P(MlpMixer, hidden_size=512, depth=8, tokens_mlp_dim=256, channels_mlp_dim=2048),
     "mixer_b16": P(MlpMixer, hidden_size=768, depth=12, tokens_mlp_dim=384, channels_mlp_dim=3072),
+    "transformer": Transformer,  # encoder-decoder, Vaswani et al.'s base model by default
+    "gpt": GPT,  # nanoGPT's CPU shakespeare_char model by default
+    "gpt2": P(GPT, vocab_size=50257, num_layers=12, num_heads=12, d_model=768, block_size=1024),
+    "rnn_lm": RNNLM,  # cell=rnn/lstm/gru/ln_lstm
+    "rnn_classifier": RNNClassifier,
+    "conv_lm": ConvLM,
+    "bert": Bert,
+    "bert_classifier": BertClassifier,
+    "transformer_xl": TransformerXL,
+    "xlnet": XLNet,
     "skipgram": P(Word2Vec, mode="skipgram"),
     "cbow": P(Word2Vec, mode="cbow"),
 }
@@ -106,9 +123,10 @@ class _Required:
 
 REQUIRED: Any = _Required()
 
-# Fields that come from outside the model section: the dataset (num_classes) and the parallel
-# mode (bn_axis_name). `complete_model_config` leaves them out; `build_model` fills them in.
-CONTEXT_FIELDS = ("num_classes", "bn_axis_name")
+# Fields that come from outside the model section: the dataset (num_classes, vocab_size) and
+# the parallel mode (bn_axis_name). `complete_model_config` leaves them out; `build_model`
+# fills them in.
+CONTEXT_FIELDS = ("num_classes", "vocab_size", "bn_axis_name")
 
 
 def _factory(name: str) -> Callable[..., nn.Module]:

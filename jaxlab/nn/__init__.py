@@ -5,6 +5,13 @@ embedding). Activations, norms and initializers are chosen by name (with a Confi
 listing the valid names) or passed as a callable."""
 
 from jaxlab.nn.activations import ACTIVATIONS, Maxout, get_activation, list_activations, maxout
+from jaxlab.nn.attention import (
+    KVCache,
+    MultiHeadAttention,
+    causal_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+)
 from jaxlab.nn.blocks import (
     ConvNormAct,
     MlpBlock,
@@ -34,6 +41,28 @@ from jaxlab.nn.initializers import (
     lsuv_init,
 )
 from jaxlab.nn.norms import NORMS, GroupNorm, Identity, get_norm, local_response_norm
+from jaxlab.nn.positional import (
+    POSITIONS,
+    LearnedPositions,
+    relative_key_logits,
+    relative_position_index,
+    sinusoidal_encoding,
+)
+from jaxlab.nn.recurrent import (
+    CELLS,
+    MERGE_MODES,
+    GRUCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    Recurrent,
+    RecurrentCell,
+    RecurrentLayer,
+    RNNCell,
+    ScalarMix,
+    StackedRNN,
+    cell_formula,
+    make_cell,
+)
 from jaxlab.nn.regularizers import (
     DropConnectDense,
     StochasticDepth,
@@ -80,4 +109,28 @@ __all__ = [
     "patch_embedding",
     "pre_norm_residual",
     "stochastic_depth_rates",
+    # attention and positions
+    "POSITIONS",
+    "KVCache",
+    "LearnedPositions",
+    "MultiHeadAttention",
+    "causal_mask",
+    "padding_mask",
+    "relative_key_logits",
+    "relative_position_index",
+    "scaled_dot_product_attention",
+    "sinusoidal_encoding",
+    "CELLS",
+    "MERGE_MODES",
+    "GRUCell",
+    "LayerNormLSTMCell",
+    "LSTMCell",
+    "Recurrent",
+    "RecurrentCell",
+    "RecurrentLayer",
+    "RNNCell",
+    "ScalarMix",
+    "StackedRNN",
+    "cell_formula",
+    "make_cell",
 ]

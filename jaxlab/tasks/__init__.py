@@ -12,11 +12,15 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.masked_lm import make_masked_lm_task
+from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
     "classification": make_classification_task,
+    "masked_lm": make_masked_lm_task,
+    "permutation_lm": make_permutation_lm_task,
 }
 
 __all__ = [

@@ -37,10 +37,16 @@ def test_list_datasets():
         "digits",
         "fashion_mnist",
         "imagenet2012",
+        "imdb_reviews",
+        "lm1b",
         "markov_tokens",
         "mnist",
+        "mnist1d",
+        "shakespeare_char",
         "shapes_seg",
+        "tiny_shakespeare",
         "toy2d",
+        "wmt14",
     ]
 
 
@@ -83,8 +89,7 @@ def test_unknown_dataset(tmp_path):
     with pytest.raises(ConfigError) as error:
         data.get_dataset_info(_config(tmp_path, name="imagenet"))
     assert "unknown dataset 'imagenet'" in _one_line(error)
-    valid = "cifar10, cifar100, digits, fashion_mnist, imagenet2012, markov_tokens, mnist, "
-    assert valid + "shapes_seg, toy2d" in str(error.value)
+    assert "valid choices: " + ", ".join(data.list_datasets()) in str(error.value)
 
 
 def test_not_prepared_dataset(tmp_path):

@@ -33,7 +33,7 @@ def test_model_fields_are_the_constructor_fields_with_the_preset_defaults():
 @pytest.mark.parametrize("name", list_models())
 def test_config_defaults_leave_out_context_and_unrepresentable_fields(name):
     defaults = model_config_defaults(name)
-    assert not {"num_classes", "bn_axis_name", "dtype"} & set(defaults)
+    assert not {"num_classes", "vocab_size", "bn_axis_name", "dtype"} & set(defaults)
     for key, value in defaults.items():
         plain = value.get() if isinstance(value, ml_collections.FieldReference) else value
         assert plain == model_fields(name)[key], (name, key)
@@ -42,7 +42,8 @@ def test_config_defaults_leave_out_context_and_unrepresentable_fields(name):
         k: v.get() if isinstance(v, ml_collections.FieldReference) else v
         for k, v in defaults.items()
     }
-    assert get_model(name, num_classes=3, **section) == get_model(name, num_classes=3)
+    context = {k: 3 for k in ("num_classes", "vocab_size") if k in model_fields(name)}
+    assert get_model(name, **context, **section) == get_model(name, **context)
 
 
 def test_completion_adds_overridable_defaults_and_keeps_what_is_set():
