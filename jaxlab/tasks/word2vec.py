@@ -36,9 +36,11 @@ rows in a batch to the frequent words. Two choices follow gensim exactly:
   gensim's `cbow_mean=1` update), not the 1/count share that differentiating the mean gives.
 
 Negatives are drawn on the device from the step's 'negatives' rng stream (`fold_in(run key,
-step)`, so a resumed run draws the same ones) with `jax.random.choice` (inverse CDF of the
-noise distribution). Under pmap every device gathers the whole batch's row ids and updates
-(`ctx.all_gather`) and applies them all, so the replicas stay equal.
+step)`, so a resumed run draws the same ones) by the inverse CDF of the noise distribution
+(`draw_negatives`). Under pmap every device gathers the whole batch's row ids and updates
+(`ctx.all_gather`) and applies them all, so the replicas stay equal; its negatives come from
+the device-folded key, so a pmap run is another draw than a jit run. Under jit the tables
+after a few steps on 1 and on 2 devices agree to 3e-8 (the smoke config at rate 2.0).
 
 `config.task` keys: `negatives` (K, 5), `noise_exponent` (0.75), `max_exp` (6.0).
 Evaluators (`config.evaluators.<name>`, each with `every_steps`, 0 = at the end only):
