@@ -28,7 +28,9 @@ update before scoring the next; here all the batch's pairs are scored with the s
 then their updates are summed (like word2vec's Hogwild threads, on a larger scale). The
 examples of an epoch are shuffled (`dataset.shuffle_buffer > 0`), so a batch holds
 windows from all over the corpus rather than 1,024 consecutive ones, which keeps repeated
-rows in a batch to the frequent words. Two choices follow gensim exactly:
+rows in a batch to the frequent words (gensim walks the corpus in order). The rate decays
+with the step (gensim: with the words processed; the same line). Two choices follow gensim
+exactly:
 - scores with |h . v| >= `task.max_exp` (6, word2vec's MAX_EXP) contribute no gradient
   (word2vec skips them; 0 turns this off); sigmoids are exact rather than its 1000-entry
   table;
