@@ -87,3 +87,8 @@ from jaxlab.data.text_sources import TFDS_TEXT_SOURCES  # noqa: E402
 
 for _name, _source in TFDS_TEXT_SOURCES.items():
     register_dataset(_name, _source)
+
+from jaxlab.data.word2vec import WORD2VEC_SOURCES  # noqa: E402
+
+for _name, _source in WORD2VEC_SOURCES.items():
+    register_dataset(_name, _source)

@@ -46,6 +46,7 @@ from jaxlab.models.transformer import Transformer
 from jaxlab.models.transformer_xl import TransformerXL
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
+from jaxlab.models.word2vec import Word2Vec
 from jaxlab.models.xlnet import XLNet
 from jaxlab.nn.activations import get_activation
 from jaxlab.nn.initializers import get_initializer
@@ -103,6 +104,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "bert_classifier": BertClassifier,
     "transformer_xl": TransformerXL,
     "xlnet": XLNet,
+    "skipgram": P(Word2Vec, mode="skipgram"),
+    "cbow": P(Word2Vec, mode="cbow"),
 }
 
 

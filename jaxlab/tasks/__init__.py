@@ -54,3 +54,9 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
+
+
+# The word2vec task (jaxlab.tasks.word2vec), registered after the names above exist.
+from jaxlab.tasks.word2vec import make_word2vec_task  # noqa: E402
+
+register_task("word2vec", make_word2vec_task)
