@@ -22,7 +22,9 @@ The jaxlab side:
 The torch mirrors (`torch_model`) copy jaxlab's layer structure: convolution padding (3x3,
 padding 1), batch norm after bias-free convolutions, ceil-mode 2x2 pooling (flax 'SAME'),
 option-A shortcuts (stride-2 subsampling, channels zero-padded half on each side), global
-average pooling heads, the GPT's pre-LN blocks, tanh-free exact GELU and tied head. Their
+average pooling heads, the GPT's pre-LN blocks, exact GELU and tied head (attention through
+`torch.nn.functional.scaled_dot_product_attention`, what a PyTorch user would write). The MLP
+gets the NCHW batches too: with one channel they flatten in the same order as jaxlab's NHWC. Their
 trainable parameter counts are checked against jaxlab's (`ParamCountMismatch`). PyTorch's LSTM
 has two bias vectors per layer where flax's cell has one: the mirror keeps `bias_hh` at zero
 and frozen, so both train the same number of parameters.
