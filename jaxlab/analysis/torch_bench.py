@@ -584,7 +584,8 @@ def benchmark_vs_torch(
     """Times jaxlab's and torch's training step for the model `name` of `SPECS` (module
     docstring). Defaults: the spec's batch size and steps, torch threads = core count.
 
-    Raises ConfigError for a bad name or count, TorchMissing without torch and
+    Image models warm up for at least `default_warmup` of the loop (5 steps). Raises
+    ConfigError for a bad name or count, TorchMissing without torch and
     ParamCountMismatch when the torch mirror's size differs from jaxlab's model.
     """
     (name,) = check_models([name])
@@ -598,23 +599,28 @@ def benchmark_vs_torch(
     threads = set_torch_threads(threads)
     if spec.kind == "image":
         from jaxlab import data
-        from jaxlab.analysis.bench import LoopDriver
+        from jaxlab.analysis.bench import LoopDriver, default_warmup
         from jaxlab.train import build_experiment
 
-        config = image_config(spec, batch_size, log_every=max(1, steps))
+        # The loop logs once per epoch of the 4 synthetic batches, as the digits config does;
+        # warm-up crosses the first log and epoch boundaries (their functions compile there).
+        config = image_config(spec, batch_size, log_every=4)
         config.num_epochs, config.num_train_steps = -1, warmup + steps * repeats
+        warmup = max(warmup, default_warmup(build_experiment(config)))
+        config.num_train_steps = warmup + steps * repeats
         exp = build_experiment(config)
         stream = data.create_train_iterator(exp.config, exp.info)
         host = [next(stream) for _ in range(exp.steps_per_epoch)]
+        torch_driver = TorchDriver(spec, to_torch_batches(host))
         jax_driver: Any = LoopDriver(exp, config.num_train_steps, _cycle(host))
         jax_params = count_params(jax_driver.trainer.state.task.params)
         side = "loop"
     else:
         host = synthetic_batches(spec, batch_size, 4)
+        torch_driver = TorchDriver(spec, to_torch_batches(host))
         jax_driver = MinimalLMDriver(spec, _cycle(host))
         jax_params = jax_driver.num_params
         side = "minimal"
-    torch_driver = TorchDriver(spec, to_torch_batches(host))
     try:
         check_param_counts(name, jax_params, torch_driver.num_params)
         if warmup:
