@@ -18,9 +18,10 @@ default) trains in jaxlab and in PyTorch eager on the same synthetic host batche
 momentum 0.9, alternating segments; prints both parameter counts, the per-segment rates and
 a table of img/s or tokens/s with the ratio jaxlab/torch. Batch size and steps default to
 each model's (--batch_size / --steps override them for every model); torch uses --threads
-intra-op threads (default: the core count; on a CPU shared with other jobs its OpenMP
-threads slow down sharply, e.g. the MLP ran 6x faster with --threads 1 than with 2 at load 10
-on 2 cores, so measure on a quiet machine). PyTorch is optional: without it the script prints
+intra-op threads (default: the core count). On a CPU shared with other jobs torch's
+spin-waiting OpenMP threads collapse (the MLP alone: 3.4 steps/s with 2 threads, 123 with 1,
+109 with 2 and OMP_WAIT_POLICY=PASSIVE, at load 5 on 2 cores): measure on a quiet machine, or
+set OMP_WAIT_POLICY=PASSIVE and say so. PyTorch is optional: without it the script prints
 one line with the install command and exits with status 2, before building anything.
 """
 
