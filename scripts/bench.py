@@ -1,13 +1,28 @@
-"""Train steps/s of the jaxlab loop against a minimal hand-written jit step (issue 2).
+"""Train steps/s of the jaxlab loop against a minimal hand-written jit step (issue 2), or
+against the same models in PyTorch eager (issue 12, `--vs torch`).
 
     python -m scripts.bench [--models small_cnn,mlp] [--batch_size 128] [--steps 500]
                             [--repeats 5] [--feed host|pipeline] [--json out.json]
+    python -m scripts.bench --vs torch [--models small_cnn,resnet20,mlp,lstm_lm,gpt]
+                            [--batch_size N] [--steps N] [--repeats 3] [--warmup 3]
+                            [--threads N] [--json out.json]
 
 Runs configs/digits_cnn.py (the small conv net) and, for each other model name, the same
 config with only `model.name` replaced (e.g. `mlp` with its default width), on the offline
 digits data ($TFDS_DATA_DIR or ~/tensorflow_datasets). Prints model, batch, both medians,
 their ratio and whether the loop reaches the target (>= 0.95 of the minimal step). What is
 measured, and how: `jaxlab.analysis.bench`. Exit status 2 with one line for bad input.
+
+With `--vs torch` (`jaxlab.analysis.torch_bench`): each model of its table (all five by
+default) trains in jaxlab and in PyTorch eager on the same synthetic host batches, SGD with
+momentum 0.9, alternating segments; prints both parameter counts, the per-segment rates and
+a table of img/s or tokens/s with the ratio jaxlab/torch. Batch size and steps default to
+each model's (--batch_size / --steps override them for every model); torch uses --threads
+intra-op threads (default: the core count). On a CPU shared with other jobs torch's
+spin-waiting OpenMP threads collapse (the MLP alone: 3.4 steps/s with 2 threads, 123 with 1,
+109 with 2 and OMP_WAIT_POLICY=PASSIVE, at load 5 on 2 cores): measure on a quiet machine, or
+set OMP_WAIT_POLICY=PASSIVE and say so. PyTorch is optional: without it the script prints
+one line with the install command and exits with status 2, before building anything.
 """
 
 from __future__ import annotations
@@ -38,6 +53,8 @@ flags.DEFINE_enum(
     "tf.data iterator.",
 )
 flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
+flags.DEFINE_enum("vs", None, ["torch"], "Compare against another framework instead: torch.")
+flags.DEFINE_integer("threads", None, "--vs torch: torch intra-op threads (default: cores).")
 FLAGS = flags.FLAGS
 
 
@@ -52,9 +69,70 @@ def bench_config(model: str, batch_size: int) -> ml_collections.ConfigDict:
     return config
 
 
+def torch_main() -> None:
+    """`--vs torch`: validates the flags, checks for torch, runs
+    `benchmark_vs_torch` per model and prints the table."""
+    from jaxlab.analysis.torch_bench import MODELS, TorchMissing, check_models, require_torch
+    from jaxlab.config import ConfigError
+
+    try:
+        models = check_models(FLAGS.models if FLAGS["models"].present else MODELS)
+    except ConfigError as e:
+        fail(str(e))
+    if FLAGS.feed != "host":
+        fail("--feed pipeline is not supported with --vs torch (both sides get host batches)")
+    try:
+        torch = require_torch()
+    except TorchMissing as e:
+        fail(str(e))
+    quiet_library_logs()
+
+    from jaxlab.analysis.torch_bench import benchmark_vs_torch, format_torch_table
+
+    results = []
+    for model in models:
+        try:
+            r = benchmark_vs_torch(
+                model,
+                batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else None,
+                steps=FLAGS.steps if FLAGS["steps"].present else None,
+                repeats=FLAGS.repeats if FLAGS["repeats"].present else 3,
+                warmup=3 if FLAGS.warmup is None else FLAGS.warmup,
+                threads=FLAGS.threads,
+            )
+        except ConfigError as e:
+            fail(str(e))
+        runs = {
+            side: ", ".join(f"{v:.2f}" for v in values)
+            for side, values in (("jaxlab", r.jaxlab_runs), ("torch", r.torch_runs))
+        }
+        print(
+            f"[bench] {model}: params jaxlab {r.jaxlab_params:,} = torch {r.torch_params:,}; "
+            f"jaxlab ({r.jaxlab_side}) [{runs['jaxlab']}], torch [{runs['torch']}] steps/s; "
+            f"torch {torch.__version__} with {r.torch_threads} threads",
+            flush=True,
+        )
+        results.append(r)
+    print(format_torch_table(results), flush=True)
+    write_json([r.to_dict() for r in results])
+
+
+def write_json(records: list[dict]) -> None:
+    """Writes `records` to --json, if given (exit 2 with one line if it cannot)."""
+    if FLAGS.json:
+        try:
+            with open(FLAGS.json, "w") as f:
+                json.dump(records, f, indent=2)
+        except OSError as e:
+            fail(f"cannot write --json {FLAGS.json}: {e.strerror or e}")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.vs == "torch":
+        torch_main()
+        return
     if not FLAGS.models:
         fail("--models is empty; give e.g. --models small_cnn,mlp")
     quiet_library_logs()
@@ -85,12 +163,7 @@ def main(argv: list[str]) -> None:
         )
         results.append(result)
     print(format_table(results), flush=True)
-    if FLAGS.json:
-        try:
-            with open(FLAGS.json, "w") as f:
-                json.dump([r.to_dict() for r in results], f, indent=2)
-        except OSError as e:
-            fail(f"cannot write --json {FLAGS.json}: {e.strerror or e}")
+    write_json([r.to_dict() for r in results])
 
 
 if __name__ == "__main__":
