@@ -12,8 +12,8 @@ Recipe: nanoGPT's README command for a CPU (`--block_size=64 --batch_size=12 --n
         64 characters (the task carries nothing between a GPT's windows); AdamW lr 1e-3, b2
         0.99, decoupled weight decay 0.1 on the matrices and embeddings, gradients clipped at
         global norm 1, 100 steps of linear warmup then cosine to 1e-4 at step 2000.
-        Differences: nanoGPT draws windows at random offsets, jaxlab reads consecutive ones
-        per strip; nanoGPT estimates the validation loss on 20 random batches, jaxlab takes
+        Train windows are drawn at random offsets, as nanoGPT's get_batch does
+        (dataset.random_windows). Differences: nanoGPT estimates the validation loss on 20 random batches, jaxlab takes
         every window of the split. Generation (scripts/sample.py) re-prefills the latest 32
         characters whenever the 64-position cache is full. Speed: 2.5 steps/s on 2 CPU
         cores shared with other jobs (load ~10), so about 13 minutes plus the evaluations.
@@ -40,6 +40,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c = default_config()
     c.dataset.name = "shakespeare_char"
     c.dataset.seq_len = 64
+    c.dataset.random_windows = True  # nanoGPT's get_batch: windows at random offsets
     c.task = ml_collections.ConfigDict({"name": "language_model"})  # no classification keys
     c.model.name = "gpt"
     c.model.num_layers = 4
@@ -62,7 +63,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.eval_batch_size = 256
     c.num_train_steps = 2000
     c.log_every_steps = 100
-    c.eval_every_steps = 250
+    c.eval_every_steps = 1000  # a pass over all 480k validation characters
     c.checkpoint_every_steps = 500
     c.best_metric = "loss"
     c.best_mode = "min"
@@ -74,5 +75,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.batch_size = 8
         c.eval_batch_size = 1024
         c.num_train_steps = 4
+        c.dataset.random_windows = False
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
     return finish_config(c)

@@ -78,15 +78,24 @@ def train_metric_shapes(
 
 
 def make_init_fn(
-    task: Task, example_batch: Mapping[str, Any], seed: int, axis_name: str | None = None
+    task: Task,
+    example_batch: Mapping[str, Any],
+    seed: int,
+    axis_name: str | None = None,
+    step_batch: Mapping[str, Any] | None = None,
 ) -> Callable[..., TrainState]:
     """Returns a pure function building the initial state (run it under jit or eval_shape).
 
     Called with no argument it initializes the task from the seed; called with a task state
     (e.g. one holding pretrained variables) it starts from that. `axis_name`: the pmap axis
-    the steps run on (the metrics' shapes are traced on it).
+    the steps run on (the metrics' shapes are traced on it). `step_batch`: zeros shaped like
+    the batch one compiled train step sees (the global batch under jit, a device's under
+    pmap), on which the train step is traced for its metric shapes, so that a task keeping
+    per-row state (a recurrent carry) traces with its real rows; `example_batch` when None.
     """
-    metric_shapes = train_metric_shapes(task, example_batch, seed, axis_name)
+    metric_shapes = train_metric_shapes(
+        task, example_batch if step_batch is None else step_batch, seed, axis_name
+    )
 
     def init(task_state: PyTree | None = None) -> TrainState:
         _, step_key = run_keys(seed)

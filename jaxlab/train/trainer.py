@@ -43,8 +43,13 @@ class Trainer:
         self.exp, self.config, self.workdir = exp, config, workdir
         self.parallel = Parallel.create(config.parallel.mode)
         self.is_main = jax.process_index() == 0
+        step_rows = config.batch_size // (jax.device_count() if self.parallel.axis_name else 1)
         self.init_fn = make_init_fn(
-            exp.task, exp.example_batch, config.seed, self.parallel.axis_name
+            exp.task,
+            exp.example_batch,
+            config.seed,
+            self.parallel.axis_name,
+            step_batch=exp.info.example_batch(step_rows),
         )
         self.train_step = make_train_step(
             exp.task,

@@ -31,11 +31,13 @@ def _one_line(error):
 
 
 def test_list_datasets():
-    assert data.list_datasets() == [
+    # Tests may register datasets of their own in this process: the built-in ones are there.
+    builtin = {
         "cifar10",
         "cifar100",
         "digits",
         "fashion_mnist",
+        "head500",
         "imagenet2012",
         "imdb_reviews",
         "lm1b",
@@ -47,7 +49,8 @@ def test_list_datasets():
         "tiny_shakespeare",
         "toy2d",
         "wmt14",
-    ]
+    }
+    assert builtin <= set(data.list_datasets())
 
 
 def _image_features(shape):
