@@ -72,3 +72,8 @@ __all__ = [
     "steps_per_epoch",
     "validate_data_config",
 ]
+
+from jaxlab.data.seq_tasks import SEQ_TASK_SOURCES  # noqa: E402
+
+for _name, _source in SEQ_TASK_SOURCES.items():
+    register_dataset(_name, _source)
