@@ -65,19 +65,21 @@ def _symbol_examples(kind: str, n: int, seq_len: int, min_len: int, symbols: int
     raw = rng.integers(0, symbols, (n, seq_len)) + FIRST_SYMBOL
     valid = np.arange(seq_len)[None, :] < lengths[:, None]
     source = np.where(valid, raw, PAD).astype(np.int32)
-    target = np.zeros((n, seq_len + 1), np.int32)
-    pointers = np.zeros((n, seq_len + 1), np.int32)
-    for i in range(n):
-        length = lengths[i]
-        positions = np.arange(length)
-        if kind == "reverse":
-            positions = positions[::-1]
-        elif kind == "sort":
-            positions = np.argsort(source[i, :length], kind="stable")
-        target[i, :length] = source[i, positions]
-        target[i, length] = EOS
-        pointers[i, :length] = positions
-        pointers[i, length] = length
+    j = np.arange(seq_len)[None, :]
+    if kind == "reverse":
+        positions = np.where(valid, lengths[:, None] - 1 - j, j)
+    elif kind == "sort":  # stable: equal symbols keep their order; padding sorts last
+        positions = np.argsort(
+            np.where(valid, source, np.iinfo(np.int32).max), axis=1, kind="stable"
+        )
+    else:
+        positions = np.broadcast_to(j, source.shape)
+    moved = np.where(valid, np.take_along_axis(source, positions, axis=1), PAD)
+    ends = np.arange(seq_len + 1)[None, :] == lengths[:, None]
+    target = np.where(ends, EOS, np.pad(moved, ((0, 0), (0, 1)))).astype(np.int32)
+    pointers = np.where(valid, positions, 0)
+    pointers = np.where(ends, lengths[:, None], np.pad(pointers, ((0, 0), (0, 1))))
+    pointers = pointers.astype(np.int32)
     return source, target, pointers
 
 

@@ -369,3 +369,6 @@ def _check_block_names(model: nn.Module) -> None:
 from jaxlab.models.seq2seq import Seq2SeqRNN  # noqa: E402
 
 _REGISTRY["seq2seq_rnn"] = Seq2SeqRNN
+from jaxlab.models.pointer import PointerNet  # noqa: E402
+
+_REGISTRY["pointer_net"] = PointerNet

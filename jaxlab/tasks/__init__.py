@@ -50,3 +50,6 @@ def get_task(setup: TaskSetup) -> Task:
 from jaxlab.tasks.seq2seq import make_seq2seq_task  # noqa: E402
 
 _REGISTRY["seq2seq"] = make_seq2seq_task
+from jaxlab.tasks.pointer import make_pointer_task  # noqa: E402
+
+_REGISTRY["pointer"] = make_pointer_task
