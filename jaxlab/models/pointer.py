@@ -99,7 +99,7 @@ class PointerNet(nn.Module):
             _greedy,
             variable_broadcast="params",
             split_rngs={"params": False},
-            in_axes=(nn.broadcast, nn.broadcast),
+            in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
             out_axes=1,
             length=length,
         )

@@ -165,7 +165,8 @@ class Seq2SeqRNN(nn.Module):
         )
         if self.needs_keys:
             self.key_proj = nn.Dense(
-                self.hidden if self.score == "general" and self.attention == "luong"
+                self.hidden
+                if self.score == "general" and self.attention == "luong"
                 else (self.attention_dim or self.hidden),
                 use_bias=False,
                 dtype=self.dtype,
@@ -205,9 +206,7 @@ class Seq2SeqRNN(nn.Module):
         self, token: jax.Array, state: tuple, memory: dict, source: jax.Array
     ) -> tuple[jax.Array, tuple, jax.Array | None]:
         """(logits f32 [B, V], state, attention f32 [B, S] or None without attention)."""
-        state, (logits, weights) = self.decoder(
-            state, self.embed(token), memory, source != PAD
-        )
+        state, (logits, weights) = self.decoder(state, self.embed(token), memory, source != PAD)
         return logits, state, (None if self.attention == "none" else weights)
 
     def __call__(self, source: jax.Array, target_in: jax.Array, *, train: bool) -> jax.Array:

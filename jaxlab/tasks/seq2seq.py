@@ -85,8 +85,9 @@ def corpus_bleu(
     clipped n-gram counts summed over the corpus, geometric mean of the n = 1..4 precisions,
     brevity penalty exp(1 - r / c) when c < r. `smooth='exp'` (sacrebleu's default, NIST
     mteval's): the k-th zero precision counts as 1 / (2^k total_n); 'none': a zero precision
-    gives 0. Equals `sacrebleu.corpus_bleu` with tokenize='none' on the space-joined ids.
-    Written here because sacrebleu scores strings; this one takes the ids directly.
+    gives 0; so does a corpus without n-grams of some order n <= 4. Equals
+    `sacrebleu.corpus_bleu` with tokenize='none' on the space-joined ids. Written here
+    because sacrebleu scores strings; this one takes the ids directly.
     """
     check_choice("BLEU smoothing", smooth, SMOOTHING)
     correct, total = np.zeros(max_order), np.zeros(max_order)
@@ -103,8 +104,8 @@ def corpus_bleu(
     bp = 1.0 if sys_len >= ref_len else (math.exp(1 - ref_len / sys_len) if sys_len else 0.0)
     log_sum, factor = 0.0, 1.0
     for n in range(max_order):
-        if total[n] == 0:
-            break
+        if total[n] == 0:  # no n-grams this long: precision 0 (no effective order)
+            return 0.0
         if correct[n] == 0:
             if smooth == "none":
                 return 0.0
@@ -352,13 +353,21 @@ def make_seq2seq_fns(task_config: ml_collections.ConfigDict) -> tuple[Callable, 
         source, target = batch["source"], batch["target"]
         if mode == "teacher_forcing" or not train:
             logits = apply_fn(
-                {"params": params}, source, decoder_input(target), train=train,
+                {"params": params},
+                source,
+                decoder_input(target),
+                train=train,
                 rngs={"dropout": ctx.rng("dropout")} if train else {},
             )
         else:
             p_model = sampling_probability(ctx.step, task_config)
             logits = sampled_logits(
-                apply_fn, params, source, target, p_model, ctx.rng("sampling"),
+                apply_fn,
+                params,
+                source,
+                target,
+                p_model,
+                ctx.rng("sampling"),
                 ctx.rng("dropout"),
             )
         metrics = token_metrics(logits, target, batch.get("mask"))
@@ -413,7 +422,6 @@ def make_seq2seq_task(setup: TaskSetup) -> Seq2SeqTask:
         norms_every=config.log_every_steps if config.get("log_norms") else None,
         evaluator_factories={"decode": make_decode_evaluator},
     )
-
 
 
 # ---- the decode evaluator ----------------------------------------------------------------
