@@ -6,6 +6,7 @@ Recipe: `seq2seq_rnn` with a bidirectional LSTM encoder (2 x 64), LSTM decoder 1
         batch 128, 6,000 steps with cosine decay; greedy decoding at eval, plus the `decode`
         evaluator (beam 4, alpha 0.6) at the end.
 Target: (issue 9) >= 99% exact sums on the 1,000 test pairs (disjoint from train).
+Result: not measured yet (the shared CPU allowed only the reverse runs).
 Variants (the argument):
   scheduled  scheduled sampling (inverse sigmoid decay, k = 500) instead of teacher forcing.
   smoke      a tiny model and 4 steps, for tests.

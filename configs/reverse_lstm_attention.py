@@ -6,7 +6,9 @@ Recipe: `seq2seq_rnn`: embeddings 32, one LSTM layer of 128 in the encoder and t
         (lr 3e-3, clipped at global norm 1), batch 128, 2,000 steps (about 5 epochs of the
         50,000 train examples) with cosine decay; greedy decoding at eval.
 Target: (issue 9) >= 99.5% exact sequences on the 1,000 test sequences (disjoint from train).
-Result: see the report / README table (measured with the Run command above).
+Result: 100.0% exact (1000/1000 test sequences, BLEU 100) at the evals of steps 500, 1000
+        and 1500, and at step 1759 where a 15-minute limit stopped the run (2 CPU cores
+        shared with other jobs, load ~10: 2-4 steps/s), measured with the Run command.
 Variants (the argument):
   smoke   a tiny model and 4 steps, for tests.
   bahdanau  Bahdanau's additive attention instead of Luong's.

@@ -8,6 +8,7 @@ Recipe: model `transformer` (the original encoder-decoder of Vaswani et al. 2017
 Target: (issue 9) >= 99.5% exact sequences on the 1,000 test sequences.
 Note:   the model keys are the transformer's own defaults (completed by finish_config);
         override any with --config.model.KEY=... .
+Result: not measured yet (the shared CPU allowed only the reverse runs).
 Variants (the argument):
   smoke   length 6 and 4 steps, for tests.
 """
