@@ -7,6 +7,11 @@ Recipe: as configs/reverse_lstm_attention.py (embeddings 32, LSTM 128, Adam 3e-3
 Target: (issue 9) measurably worse than the attention model at length 30: compare with
         `--config configs/reverse_lstm_attention.py --config.dataset.seq_len=30
         --config.dataset.min_len=30` (both in the README table).
+Result: at length 30, 0.0% exact (0/1000; token accuracy 60.8%, BLEU 19.3) after 1,000 steps
+        (`--config.num_train_steps=1000 --config.eval_every_steps=500`), while the attention
+        model (configs/reverse_lstm_attention.py with `--config.dataset.seq_len=30
+        --config.dataset.min_len=30 --config.num_train_steps=500`) reached 99.3% exact
+        (token accuracy 99.98%) after only 500 steps; 2 CPU cores shared with other jobs.
 Variants (the argument):
   len16   length 16 (the attention config's length).
   smoke   a tiny model and 4 steps, for tests.
