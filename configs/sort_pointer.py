@@ -6,7 +6,9 @@ Recipe: `pointer_net` (LSTM 128, content-based attention over the 10 input posit
         batch 128, 10,000 steps with cosine decay; greedy decoding at eval. Inputs are
         uniform in [0, 1) (100,000 train and 1,000 test sequences of 10).
 Target: (issue 9) >= 90% exact sorted sequences on the test set.
-Result: not measured yet (the shared CPU allowed only the reverse runs).
+Result: incomplete: 55.0%, 64.0% and 78.1% exact (pointer accuracy 97.0%) at the evals of
+        steps 2,000, 4,000 and 6,000; a 10-minute limit stopped the run at step 7,039 of
+        10,000 (about 11 steps/s on 2 shared CPU cores), so the 90% target is not yet shown.
 Variants (the argument):
   smoke   a tiny model and 4 steps, for tests.
 """
