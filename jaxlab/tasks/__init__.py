@@ -15,16 +15,23 @@ from jaxlab.tasks.classification import make_classification_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
+from jaxlab.tasks.pointer import make_pointer_task
+from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
+from jaxlab.tasks.word2vec import make_word2vec_task
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
     "classification": make_classification_task,
+    # sequences
+    "language_model": make_language_model_task,
     "masked_lm": make_masked_lm_task,
     "permutation_lm": make_permutation_lm_task,
-    "language_model": make_language_model_task,
     "sequence_classification": make_sequence_classification_task,
+    "seq2seq": make_seq2seq_task,
+    "pointer": make_pointer_task,
+    "word2vec": make_word2vec_task,
 }
 
 __all__ = [
@@ -54,9 +61,3 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
-
-
-# The word2vec task (jaxlab.tasks.word2vec), registered after the names above exist.
-from jaxlab.tasks.word2vec import make_word2vec_task  # noqa: E402
-
-register_task("word2vec", make_word2vec_task)

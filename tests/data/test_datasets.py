@@ -33,8 +33,10 @@ def _one_line(error):
 def test_list_datasets():
     # Tests may register datasets of their own in this process: the built-in ones are there.
     builtin = {
+        "addition",
         "cifar10",
         "cifar100",
+        "copy",
         "digits",
         "fashion_mnist",
         "head500",
@@ -45,7 +47,10 @@ def test_list_datasets():
         "mnist",
         "mnist1d",
         "shakespeare_char",
+        "reverse",
         "shapes_seg",
+        "sort",
+        "sort_numbers",
         "tiny_shakespeare",
         "toy2d",
         "wmt14",
