@@ -1,14 +1,14 @@
 """Reverse a sequence (length 16, 10 symbols) with the encoder-decoder Transformer.
 
 Run:    python -m scripts.train --config configs/reverse_transformer.py --workdir runs/rev_tf
-Recipe: model `transformer` (the original encoder-decoder of Vaswani et al. 2017, written to
-        contract 3 of the sequence family) at its registered default sizes; task `seq2seq`
+Recipe: model `transformer` (the original encoder-decoder of Vaswani et al. 2017) made
+        small: width 64, 4 heads, 2 encoder and 2 decoder layers (pre-LN), MLP 256,
+        sinusoidal positions, no dropout; task `seq2seq`
         with teacher forcing, Adam 1e-3 clipped at norm 1, batch 128, 2,000 steps with
         400 warmup steps then cosine decay; greedy decoding at eval.
 Target: (issue 9) >= 99.5% exact sequences on the 1,000 test sequences.
-Note:   the model keys are the transformer's own defaults (completed by finish_config);
-        override any with --config.model.KEY=... .
-Result: not measured yet (the shared CPU allowed only the reverse runs).
+Result: 100.0% exact (1000/1000, BLEU 100) at steps 1000, 1500 and 2000 (99.5% at step
+        500); 288 s wall on 2 CPU cores shared with other jobs (2026-12-03, the Run command).
 Variants (the argument):
   smoke   length 6 and 4 steps, for tests.
 """
@@ -31,6 +31,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.dataset.min_len = 16
     c.dataset.num_symbols = 10
     c.model.name = "transformer"
+    c.model.d_model = 64
+    c.model.num_heads = 4
+    c.model.num_layers = 2  # encoder and decoder each
+    c.model.mlp_dim = 256
+    c.model.dropout = 0.0
+    c.model.norm_first = True
+    c.model.positions = "sinusoidal"
     c.task = ml_collections.ConfigDict()
     c.task.name = "seq2seq"
     c.task.training = "teacher_forcing"
@@ -48,6 +55,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.best_metric = "exact_match"
     c.best_mode = "max"
     if "smoke" in variants:
+        c.model.d_model, c.model.num_heads, c.model.num_layers, c.model.mlp_dim = 16, 2, 1, 32
         c.dataset.seq_len = 6
         c.dataset.min_len = 3
         c.schedule.name = "constant"
