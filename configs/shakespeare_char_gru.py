@@ -13,7 +13,9 @@ Recipe: rnn_lm (GRU, embedding 128, 2 layers of 256, no dropout), windows of 128
 Target: validation loss near the LSTM's (<= 2.0 nats/char). References on the same split:
         count trigram 2.06, count 4-gram 1.75, `bzip2 -9` 1.69 nats/char; nanoGPT's small
         GPT 1.88 (configs/shakespeare_char_gpt.py).
-Result: not measured yet (written before the model and dataset branches were merged).
+Result: validation loss 1.599 nats/char (2.306 bits/char, perplexity 4.95) after 1000
+        steps, 958 s wall on 2 CPU cores shared with other jobs (2026-12-03, the Run
+        command above).
 Variants (the argument):
   smoke   4 steps of a one-layer 16-wide GRU on 16-character windows, for tests.
 """
