@@ -387,6 +387,7 @@ def _check_block_names(model: nn.Module) -> None:
     if isinstance(init, str) and not (init == "fixup" and isinstance(model, ResNet)):
         get_initializer(init)
 
+
 from jaxlab.models.seq2seq import Seq2SeqRNN  # noqa: E402
 
 _REGISTRY["seq2seq_rnn"] = Seq2SeqRNN
