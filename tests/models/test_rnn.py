@@ -4,6 +4,9 @@ changes nothing, the three poolings, features or tokens), parameter counts, conf
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -15,6 +18,7 @@ from jaxlab.config import ConfigError
 from jaxlab.data.text import PAD
 from jaxlab.models import get_model
 from jaxlab.nn.recurrent import CELLS, cell_formula
+from tests.conftest import ROOT
 
 V, E, H, B, T = 11, 8, 8, 2, 6
 
@@ -202,18 +206,31 @@ def test_classifier_on_float_features_and_config_errors():
 
 
 def test_inspect_reads_sequence_inputs_and_prints_each_recurrent_layers_formula():
-    from jaxlab.analysis import parameter_table
-    from scripts.inspect import recurrent_lines, resolve
-
-    name, kwargs, shape, dtype = resolve(None, "rnn_lm", 10, 32, 3, seq_len=5, vocab_size=V)
-    assert (name, kwargs, shape, dtype) == ("rnn_lm", {"vocab_size": V}, (5,), "int32")
-    _, kwargs, shape, dtype = resolve(None, "rnn_classifier", 4, 32, 7, seq_len=5)
-    assert (kwargs, shape, dtype) == ({"num_classes": 4}, (5, 7), "float32")
-    model = get_model(
-        "rnn_classifier", num_classes=4, hidden_size=20, bidirectional=True, two_biases=True
+    # In a subprocess: scripts.inspect defines absl flags (e.g. --batch_size) that another
+    # script imported by another test in this process (scripts.bench) defines too.
+    code = f"V = {V}\n" + INSPECT_CHECK
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
-    lines = recurrent_lines(parameter_table(model, (1, *shape), flops=False))
-    assert lines == [
-        "lstm layer 0: 4*((7+20)*20 + 20) + 4*20 = 2,320",
-        "lstm layer 0 backward: 4*((7+20)*20 + 20) + 4*20 = 2,320",
-    ]
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+INSPECT_CHECK = """
+import jax.numpy as jnp
+from jaxlab.models import get_model
+from jaxlab.analysis import parameter_table
+from scripts.inspect import recurrent_lines, resolve
+
+name, kwargs, shape, dtype = resolve(None, "rnn_lm", 10, 32, 3, seq_len=5, vocab_size=V)
+assert (name, kwargs, shape, dtype) == ("rnn_lm", {"vocab_size": V}, (5,), "int32")
+_, kwargs, shape, dtype = resolve(None, "rnn_classifier", 4, 32, 7, seq_len=5)
+assert (kwargs, shape, dtype) == ({"num_classes": 4}, (5, 7), "float32")
+model = get_model(
+    "rnn_classifier", num_classes=4, hidden_size=20, bidirectional=True, two_biases=True
+)
+lines = recurrent_lines(parameter_table(model, (1, *shape), flops=False))
+assert lines == [
+    "lstm layer 0: 4*((7+20)*20 + 20) + 4*20 = 2,320",
+    "lstm layer 0 backward: 4*((7+20)*20 + 20) + 4*20 = 2,320",
+]
+"""
