@@ -41,6 +41,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.eval_split = "test"
     c.dataset.shuffle_buffer = 10_000
     c.dataset.cache = True
+    c.dataset.normalize = True  # images: standardize with the dataset's mean/std (False: [0, 1])
     c.dataset.augment = ""  # comma-separated train-only ops, e.g. "flip_lr,pad_crop"
     c.dataset.train_host_sharding = "interleave"  # or "split" (tfds.split_for_jax_process)
     c.dataset.prefetch = 2

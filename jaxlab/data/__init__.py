@@ -15,7 +15,9 @@ The datasets (`list_datasets()`), registered below:
 - TFDS text datasets (`text_sources.TFDS_TEXT_SOURCES`): tiny_shakespeare, lm1b (language
   modelling), imdb_reviews (classification), wmt14 (translation);
 - word2vec (`word2vec`): head500 (gensim's packaged corpus, as (center, context) windows);
-- generated seq2seq tasks (`seq_tasks`): copy, reverse, sort, addition, sort_numbers.
+- generated seq2seq tasks (`seq_tasks`): copy, reverse, sort, addition, sort_numbers;
+- generative models' digits (`gen_digits`): scikit-learn's digits split 1000 / 350 / 447
+  as in Tomczak's "Deep Generative Modeling", images in [0, 1].
 
 Importing this package loads neither TensorFlow nor TFDS: the TFDS sources import them on
 first use, so the generated datasets run without them. TensorFlow is kept off the GPUs when
@@ -26,6 +28,7 @@ from typing import Any
 
 from jaxlab.data.corpora import CORPUS_SOURCES
 from jaxlab.data.features import KINDS, DatasetInfo, Feature
+from jaxlab.data.gen_digits import GEN_DIGITS_SOURCES
 from jaxlab.data.generated import GENERATED_SOURCES
 from jaxlab.data.mnist1d import MNIST1D_SOURCES
 from jaxlab.data.registry import (
@@ -54,6 +57,7 @@ for _name, _source in {
     **TFDS_TEXT_SOURCES,
     **WORD2VEC_SOURCES,
     **SEQ_TASK_SOURCES,
+    **GEN_DIGITS_SOURCES,
 }.items():
     register_dataset(_name, _source)
 

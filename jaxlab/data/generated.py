@@ -46,7 +46,9 @@ _SHUFFLE_TAG = 0x5EED  # keeps the epoch permutations apart from any other use o
 _WINDOW_TAG = 0x3AD0  # the same for the offsets of random windows (TokenWindows)
 
 
-def _check_options(config: ml_collections.ConfigDict, process_count: int) -> None:
+def _check_options(
+    config: ml_collections.ConfigDict, process_count: int, splits: tuple[str, ...] = SPLITS
+) -> None:
     """The checks every generated source shares (no image options, interleave, splits)."""
     name = config.dataset.name
     augment = config.dataset.augment
@@ -59,8 +61,8 @@ def _check_options(config: ml_collections.ConfigDict, process_count: int) -> Non
             f"dataset {name!r} is generated in memory: dataset.train_host_sharding must be "
             f"'interleave', got {config.dataset.train_host_sharding!r}"
         )
-    check_choice(f"dataset.train_split of {name!r}", config.dataset.train_split, SPLITS)
-    check_choice(f"dataset.eval_split of {name!r}", config.dataset.eval_split, SPLITS)
+    check_choice(f"dataset.train_split of {name!r}", config.dataset.train_split, splits)
+    check_choice(f"dataset.eval_split of {name!r}", config.dataset.eval_split, splits)
     check_positive(
         "dataset.shuffle_buffer", config.dataset.shuffle_buffer, allow_zero=True, integer=True
     )

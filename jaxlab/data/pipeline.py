@@ -34,7 +34,7 @@ from jaxlab.data.datasets import (
 )
 from jaxlab.data.features import EVAL_MASK, DatasetInfo, padding_example
 from jaxlab.data.preprocess import FIXED_SIZE, preprocess_example
-from jaxlab.data.registry import num_views
+from jaxlab.data.registry import normalize_images, num_views
 
 _NUM_EPOCHS = 2**62  # "forever" for tf.data.Dataset.range
 _SHUFFLE_STREAM, _AUGMENT_STREAM = 0, 1  # fold-in tags that separate the two uses of a key
@@ -149,6 +149,7 @@ def create_train_iterator(
     ds = ds.skip(step_in_epoch * local_batch)  # raw uint8 examples: not yet augmented
 
     name, views = config.dataset.name, num_views(config)
+    normalized = normalize_images(config)
     features = info.eval_features  # a train example's spec before its views are made
 
     def preprocess(ex: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -159,7 +160,9 @@ def create_train_iterator(
             seed = tf.random.experimental.stateless_fold_in(seed, ex["index"])
         raw = {key: ex[key] for key in features}
         if not views:
-            return preprocess_example(raw, name, features, ops, seed, training=True)
+            return preprocess_example(
+                raw, name, features, ops, seed, training=True, normalized=normalized
+            )
         outs = [
             preprocess_example(
                 raw,
@@ -168,6 +171,7 @@ def create_train_iterator(
                 ops,
                 tf.random.experimental.stateless_fold_in(seed, view),
                 training=True,
+                normalized=normalized,
             )
             for view in range(views)
         ]
@@ -220,7 +224,13 @@ def create_eval_iterator(
     features = info.eval_features
     ds = _read(builder, split).map(
         lambda ex: {
-            **preprocess_example(ex, config.dataset.name, features, training=False),
+            **preprocess_example(
+                ex,
+                config.dataset.name,
+                features,
+                training=False,
+                normalized=normalize_images(config),
+            ),
             EVAL_MASK: tf.constant(1.0, tf.float32),
         },
         num_parallel_calls=tf.data.AUTOTUNE,

@@ -130,6 +130,7 @@ def preprocess_example(
     seed: tf.Tensor | None = None,
     *,
     training: bool | None = None,
+    normalized: bool = True,
 ) -> dict[str, tf.Tensor]:
     """One raw example -> the example of `features`: images and clips normalized float32,
     masks and labels cast to their dtype; augmented (all features jointly) when training.
@@ -139,7 +140,8 @@ def preprocess_example(
     and center crop). Keys without a spec in `features` are dropped. `ops` are spec entries
     (see `augment.parse_augment`); `training` defaults to whether `ops` are given; `seed`
     (int32/int64 [2]) is required when training draws anything. Eval (`training` False) is
-    never augmented.
+    never augmented. `normalized` False (`config.dataset.normalize`, the generative models)
+    leaves images and clips on the [0, 1] scale.
     """
     training = bool(ops) if training is None else training
     if ops and not training:
@@ -164,7 +166,7 @@ def preprocess_example(
     if ops:
         out = apply_ops(out, ops, seed, features)
     for key in out:
-        if features[key].kind in ("image", "clip"):
+        if normalized and features[key].kind in ("image", "clip"):
             out[key] = normalize(out[key], dataset)
     if ops:
         out = apply_ops(out, ops, seed, features, after_normalize=True)

@@ -103,12 +103,20 @@ def num_views(config: ml_collections.ConfigDict) -> int:
     return config.dataset.get("num_views", 0)
 
 
+def normalize_images(config: ml_collections.ConfigDict) -> bool:
+    """`config.dataset.normalize`: whether image pipelines standardize pixels with the
+    dataset's mean and std (True, the classifiers) or leave them in [0, 1] (False, the
+    generative models); True when the config predates the key."""
+    return config.dataset.get("normalize", True)
+
+
 def validate_data_config(config: ml_collections.ConfigDict, process_count: int = 1) -> None:
     """Checks `config.dataset` and the batch sizes without reading any data.
 
     Raises ConfigError for an unknown dataset name, a batch size or eval batch size that is
     not a positive multiple of `process_count`, a negative `prefetch`, a `num_views` other
-    than 0 or >= 2, and whatever the dataset's own `validate` rejects.
+    than 0 or >= 2, a `normalize` that is not a bool, and whatever the dataset's own
+    `validate` rejects.
     """
     check_positive("process_count", process_count, integer=True)
     source = get_source(config.dataset.name)
@@ -125,6 +133,10 @@ def validate_data_config(config: ml_collections.ConfigDict, process_count: int =
     check_positive("dataset.num_views", views, allow_zero=True, integer=True)
     if views == 1:
         raise ConfigError("dataset.num_views must be 0 (one image per example) or >= 2, got 1")
+    if not isinstance(normalize_images(config), bool):
+        raise ConfigError(
+            f"dataset.normalize must be True or False, got {config.dataset.normalize!r}"
+        )
     source.validate(config, process_count)
 
 
