@@ -14,11 +14,9 @@ metrics.jsonl and the console), images (TensorBoard, and PNG files under
 
 from __future__ import annotations
 
-import abc
-import dataclasses
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -29,78 +27,17 @@ from jaxlab import data
 from jaxlab.config import ConfigError
 from jaxlab.tasks import Task
 from jaxlab.tasks.base import PyTree, TaskSetup
+from jaxlab.tasks.evaluators import (  # the protocol's classes, re-exported here
+    EvalContext,
+    EvalResult,
+    Evaluator,
+)
 from jaxlab.train.fetching import compute_metrics
 from jaxlab.train.parallel import Parallel
 from jaxlab.train.state import TrainState, empty_metrics, eval_shape_on_axis
 from jaxlab.train.steps import eval_metric_shapes, make_eval_step
 
 PROGRESS_EVERY_S = 10.0  # a long evaluation reports its progress this often
-
-
-@dataclasses.dataclass
-class EvalResult:
-    """What an evaluator produced: scalars, images ([N, H, W, C] or [H, W, C], values in
-    [0, 1] or uint8) and texts, each by key; `outputs` holds collected arrays (not written)
-    for the caller."""
-
-    scalars: dict[str, float] = dataclasses.field(default_factory=dict)
-    images: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    texts: dict[str, str] = dataclasses.field(default_factory=dict)
-    outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class EvalContext:
-    """What the loop gives an evaluator when it runs.
-
-    Attributes:
-      step: the number of updates so far.
-      state: the run's state, in the layout of the compiled steps (replicated).
-      task: the task, for its models and functions.
-      parallel: device placement; `host(state.task)` gives a host copy of the task state.
-      config, info: the experiment config and the dataset's info.
-      rng: this evaluator's key at this step (`fold_in(eval key, step, name)`).
-    """
-
-    step: int
-    state: TrainState
-    task: Task
-    parallel: Parallel
-    config: ml_collections.ConfigDict
-    info: Any
-    rng: jax.Array
-
-    def eval_batches(self) -> Iterator[dict[str, np.ndarray]]:
-        """This process's padded eval batches ('mask' 0 for padding)."""
-        return data.create_eval_iterator(
-            self.config,
-            self.info,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
-
-    def host(self, tree: PyTree) -> PyTree:
-        """One host copy of replicated device values."""
-        return self.parallel.to_host(tree)
-
-
-class Evaluator(abc.ABC):
-    """A periodic job: `run(ctx)` every `every_steps` steps (0: only at the end) and at the
-    last step. `bind` is called once before training (compile there)."""
-
-    name: str = "evaluator"
-    every_steps: int = 0
-
-    def due(self, step: int, total: int) -> bool:
-        """Whether the evaluator runs after `step` updates of `total`."""
-        return step == total or bool(self.every_steps and step % self.every_steps == 0)
-
-    def bind(self, parallel: Parallel, abstract_state: TrainState, info: Any) -> None:  # noqa: B027
-        """Prepares the evaluator for the run's devices and state (optional)."""
-
-    @abc.abstractmethod
-    def run(self, ctx: EvalContext) -> EvalResult:
-        """Evaluates the state of `ctx`."""
 
 
 class DatasetEvaluator(Evaluator):
