@@ -29,6 +29,7 @@ from jaxlab.tasks.base import PyTree, Task, TaskSetup
 from jaxlab.tasks.evaluators import EvalContext, EvalResult, Evaluator
 
 SAMPLES_EVALUATOR = "samples"
+QUALITY_EVALUATOR = "sample_quality"
 
 
 def require_unit_images(setup: TaskSetup, task_name: str) -> None:
@@ -64,7 +65,14 @@ class GenerativeTask(Task):
         with `num` static)."""
 
     def evaluators(self) -> dict[str, Callable[..., Any]]:
-        return {SAMPLES_EVALUATOR: SamplesEvaluator}
+        return {SAMPLES_EVALUATOR: SamplesEvaluator, QUALITY_EVALUATOR: _sample_quality}
+
+
+def _sample_quality(task: Task, setup: TaskSetup, options: ml_collections.ConfigDict) -> Any:
+    """`config.evaluators.sample_quality` (jaxlab.analysis.sample_quality, imported on use)."""
+    from jaxlab.analysis.sample_quality import SampleQualityEvaluator
+
+    return SampleQualityEvaluator(task, setup, options)
 
 
 class SamplesEvaluator(Evaluator):
