@@ -216,6 +216,7 @@ def test_bad_config_file(config, expected, tmp_path):
     assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.slow  # a subprocess: start-up and compilation
 def test_batch_not_divisible_by_devices(data_dir, tmp_path):
     proc = run_script(
         "scripts.train",
@@ -231,6 +232,7 @@ def test_batch_not_divisible_by_devices(data_dir, tmp_path):
     assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.slow  # a subprocess: start-up and compilation
 def test_mock_data_runs_a_config_on_generated_examples(tmp_path):
     """--mock_data runs a dataset that is not prepared here (mnist) on generated examples,
     saving checkpoints during the run; a negative count is bad input."""

@@ -60,6 +60,7 @@ def test_divergence_is_reported():
     assert rows[0]["reason"] == "every rate diverged within 50 steps"
 
 
+@pytest.mark.slow  # a subprocess: start-up and compilation
 def test_script_writes_plots_and_tables(tmp_path):
     out = str(tmp_path / "pg")
     res = run_script(
