@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint import checkpoint_managers as cm
 
 from jaxlab.config import ConfigError
@@ -97,8 +98,20 @@ class Checkpointer:
         return out["state"], dict(out["meta"])
 
     def restore_raw(self, step: int) -> PyTree:
-        """Restores the state at `step` as nested dicts of host arrays (no target needed)."""
-        out = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        """Restores the state at `step` as nested dicts of host arrays (no target needed),
+        whatever the devices it was saved from: every array is read onto this process's
+        first device (the saved shardings name devices this process may not have)."""
+        # The manager knows its items' handlers only after using them; read the state's
+        # tree metadata (shapes, dtypes) with the handler that wrote it.
+        path = epath.Path(self.directory) / str(step) / "state"
+        metadata = ocp.StandardCheckpointHandler().metadata(path).tree
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        target = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata
+        )
+        out = self._manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+        )
         return jax.tree.map(np.asarray, out["state"])
 
     def close(self) -> None:

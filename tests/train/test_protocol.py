@@ -285,3 +285,12 @@ def test_two_view_in_batch_loss_is_the_same_on_8_devices(
     # SGD with momentum: float32 reduction order only (~1e-7); a per-device loss (negatives
     # from an eighth of the batch) differs by ~1e-1.
     np.testing.assert_allclose(eight, one_device_losses, rtol=1e-5)
+    # Saved from 8 devices, read back in this 1-device process (init_from, sample scripts).
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    try:
+        state = ckpt.restore_raw(ckpt.latest_step())
+    finally:
+        ckpt.close()
+    assert int(state["step"]) == 6 and all(
+        np.isfinite(x).all() for x in jax.tree.leaves(state["task"]["params"])
+    )
