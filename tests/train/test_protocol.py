@@ -157,8 +157,9 @@ def test_evaluator_draws_random_numbers_and_writes_an_image(data_dir, tmp_path):
 
 def rnn_config(data_dir: str) -> ml_collections.ConfigDict:
     c = base_config("markov_tokens", "test_char_rnn", 12, data_dir)
-    c.dataset.seq_len = 8
-    c.batch_size, c.eval_batch_size = 4, 4
+    # 64 strips of 32-token windows: 9 steps per epoch of the 20,000 train tokens.
+    c.dataset.seq_len = 32
+    c.batch_size, c.eval_batch_size = 64, 64
     return c
 
 
