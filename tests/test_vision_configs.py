@@ -80,7 +80,9 @@ def test_digits_long_is_the_digits_schedule_stretched(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "bound"), [("cifar10_resnet20", 0.9), ("cifar10_plain20", 0.9)])
+# plain20 trains too (96.7% at 120 steps), but its compiled run costs as much as resnet20's;
+# its config smoke in tests/test_configs.py keeps it running.
+@pytest.mark.parametrize(("name", "bound"), [("cifar10_resnet20", 0.9)])
 def test_resnet20_and_plain20_train_on_digits(name, bound, data_dir, tmp_path):
     """The digits variants, shortened to 120 steps with the same schedule shape (rate / 10 at
     half and three quarters of the run), about 20 s each on 2 CPU cores. Measured: resnet20
