@@ -30,7 +30,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from jaxlab.analysis.sample_quality import (
+from jaxlab.analysis.pixel_baseline import (
     DEFAULT_PSEUDO_COUNT,
     image_levels,
     log_probs_from_counts,
