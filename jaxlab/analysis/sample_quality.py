@@ -143,7 +143,7 @@ class FeatureClassifier:
     """A restored jaxlab classification run: `stats(images)` gives the features and class
     probabilities of [N, H, W, C] images (in batches, one compiled function)."""
 
-    def __init__(self, workdir: str, batch_size: int = 500) -> None:
+    def __init__(self, workdir: str, batch_size: int = 256) -> None:
         from jaxlab.analysis.ensemble import load_config
         from jaxlab.train.checkpoint import Checkpointer, variables_of
         from jaxlab.train.setup import build_experiment
@@ -171,19 +171,21 @@ class FeatureClassifier:
         self._apply = jax.jit(lambda v, x: _features_probs(*features_and_logits(self.model, v, x)))
 
     def stats(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features [N, D] float64, probabilities [N, K]) of images [N, H, W, C]; the last
-        batch is padded to the batch size (one compilation)."""
+        """(features [N, D] float64, probabilities [N, K]) of images [N, H, W, C], in
+        batches of `batch_size` (the last one padded: one compilation for any N)."""
         images = np.asarray(images, np.float32)
-        n, size = images.shape[0], min(self.batch_size, images.shape[0])
+        n, size = images.shape[0], self.batch_size
         feats, probs = [], []
         for start in range(0, n, size):
             chunk = images[start : start + size]
-            pad = size - chunk.shape[0]
-            if pad:
-                chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.float32)])
+            real = chunk.shape[0]
+            if real < size:
+                chunk = np.concatenate(
+                    [chunk, np.zeros((size - real, *chunk.shape[1:]), np.float32)]
+                )
             f, p = self._apply(self.variables, jnp.asarray(chunk))
-            feats.append(np.asarray(f)[: size - pad])
-            probs.append(np.asarray(p)[: size - pad])
+            feats.append(np.asarray(f)[:real])
+            probs.append(np.asarray(p)[:real])
         return np.concatenate(feats).astype(np.float64), np.concatenate(probs)
 
 
