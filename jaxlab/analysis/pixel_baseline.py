@@ -31,6 +31,20 @@ def to_levels(images: np.ndarray | jax.Array, levels: int) -> np.ndarray | jax.A
     return xp.clip(xp.rint(images * (levels - 1)), 0, levels - 1).astype(xp.int32)
 
 
+def pixel_counts(images_levels: np.ndarray, levels: int) -> np.ndarray:
+    """Counts [H, W, C, levels] (float64) of every level at every pixel of int images
+    [N, H, W, C] in 0..levels-1 (numpy.bincount over pixel * levels + level: memory of the
+    counts only, so it can be summed over batches of a large split)."""
+    images_levels = np.asarray(images_levels)
+    shape = images_levels.shape[1:]
+    flat = images_levels.reshape(images_levels.shape[0], int(np.prod(shape)))
+    if flat.size and (flat.min() < 0 or flat.max() >= levels):
+        raise ValueError(f"levels outside 0..{levels - 1}: {flat.min()}..{flat.max()}")
+    index = np.arange(flat.shape[1]) * levels + flat
+    counts = np.bincount(index.ravel(), minlength=flat.shape[1] * levels)
+    return counts.reshape(*shape, levels).astype(np.float64)
+
+
 def fit_pixel_baseline(
     images_levels: np.ndarray | jax.Array, levels: int, pseudo_count: float = DEFAULT_PSEUDO_COUNT
 ) -> jax.Array:
@@ -38,8 +52,8 @@ def fit_pixel_baseline(
     closed form to int images [N, H, W, C] in 0..levels-1: log((count + a) / (N + levels a))
     with a = `pseudo_count` (0: maximum likelihood; unseen values then get -inf)."""
     check_positive("pseudo_count", pseudo_count, allow_zero=True)
-    counts = jax.nn.one_hot(jnp.asarray(images_levels), levels, dtype=jnp.float32).sum(0)
-    return log_probs_from_counts(counts, pseudo_count)
+    counts = pixel_counts(np.asarray(images_levels), levels)
+    return log_probs_from_counts(jnp.asarray(counts, jnp.float32), pseudo_count)
 
 
 def log_probs_from_counts(counts: jax.Array, pseudo_count: float) -> jax.Array:

@@ -35,7 +35,7 @@ training images.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax.linen as nn
@@ -45,8 +45,10 @@ import ml_collections
 import numpy as np
 
 from jaxlab.analysis.pixel_baseline import (
-    fit_pixel_baseline,
+    DEFAULT_PSEUDO_COUNT,
     image_levels,
+    log_probs_from_counts,
+    pixel_counts,
     sample_pixel_baseline,
     to_levels,
 )
@@ -222,25 +224,42 @@ def second_real_split(dataset_name: str, eval_split: str, splits: tuple[str, ...
     return "train"
 
 
-def split_images(
-    config: ml_collections.ConfigDict, split: str, num: int | None = None
-) -> np.ndarray:
-    """The first `num` (None: all) [0, 1] images of a split, in order, through the eval
-    pipeline of `config` with `dataset.eval_split = split` (padding rows dropped)."""
+def split_batches(config: ml_collections.ConfigDict, split: str) -> Iterator[np.ndarray]:
+    """The [0, 1] images of a split in order, batch by batch, through the eval pipeline of
+    `config` with `dataset.eval_split = split` (padding rows dropped)."""
     from jaxlab import data
 
     cfg = ml_collections.ConfigDict(config.to_dict())
     cfg.dataset.eval_split = split
     info = data.get_dataset_info(cfg)
-    out, have = [], 0
     for batch in data.create_eval_iterator(cfg, info):
-        images = np.asarray(batch["image"], np.float32)[np.asarray(batch["mask"]) > 0]
+        yield np.asarray(batch["image"], np.float32)[np.asarray(batch["mask"]) > 0]
+
+
+def split_images(
+    config: ml_collections.ConfigDict, split: str, num: int | None = None
+) -> np.ndarray:
+    """The first `num` (None: all) [0, 1] images of a split, in order (`split_batches`)."""
+    out, have = [], 0
+    for images in split_batches(config, split):
         out.append(images)
         have += images.shape[0]
         if num is not None and have >= num:
             break
     images = np.concatenate(out)
     return images if num is None else images[:num]
+
+
+def fit_baseline_on_split(
+    config: ml_collections.ConfigDict,
+    levels: int,
+    split: str = "train",
+    pseudo_count: float = DEFAULT_PSEUDO_COUNT,
+) -> jax.Array:
+    """The per-pixel baseline's log-probabilities [H, W, C, levels] fitted on a split of the
+    configured dataset, counted batch by batch (`pixel_counts`)."""
+    counts = sum(pixel_counts(to_levels(b, levels), levels) for b in split_batches(config, split))
+    return log_probs_from_counts(jnp.asarray(counts, jnp.float32), pseudo_count)
 
 
 def _dataset_splits(config: ml_collections.ConfigDict) -> tuple[str, ...]:
@@ -301,32 +320,39 @@ class SampleQualityEvaluator(Evaluator):
         self._reference: dict[str, float] | None = None
 
     def reference_scores(self) -> dict[str, float]:
-        """The real and baseline scalars (`*_real`, `*_baseline`), computed once."""
+        """The real and baseline scalars (`*_real`, `*_baseline`), computed once: the
+        second real split's first `num` images, and `num` samples (key `seed + 1`) of the
+        per-pixel baseline fitted on the train split (pseudo-count 0.5)."""
         if self._reference is None:
             config = self.config
-            reference = feature_statistics(
+            self._eval_stats = feature_statistics(
                 self.classifier.stats(split_images(config, config.dataset.eval_split))[0]
             )
-            self._eval_stats = reference
             other = second_real_split(
                 config.dataset.name, config.dataset.eval_split, _dataset_splits(config)
             )
-            real = quality_scores(self.classifier, split_images(config, other, self.num), reference)
-            train = split_images(config, "train")
-            log_probs = fit_pixel_baseline(to_levels(train, self.levels), self.levels)
+            real_images = split_images(config, other, self.num)
+            real = quality_scores(self.classifier, real_images, self._eval_stats)
+            log_probs = fit_baseline_on_split(config, self.levels)
             baseline_images = sample_pixel_baseline(
                 log_probs, jax.random.key(self.seed + 1), self.num
             )
-            baseline = quality_scores(self.classifier, np.asarray(baseline_images), reference)
+            baseline = quality_scores(
+                self.classifier, np.asarray(baseline_images), self._eval_stats
+            )
             self._reference = {
                 **{f"{k}_real": v for k, v in real.items()},
                 **{f"{k}_baseline": v for k, v in baseline.items()},
             }
         return self._reference
 
-    def run(self, ctx: EvalContext) -> EvalResult:
+    def evaluate(self, task_state: Any) -> dict[str, float]:
+        """All nine scalars for a (host) task state: its `num` samples from key `seed`,
+        and the cached real and baseline ones."""
         reference = self.reference_scores()
-        images = self._sample(ctx.host(ctx.state.task), jax.random.key(self.seed), self.num)
+        images = self._sample(task_state, jax.random.key(self.seed), self.num)
         images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
-        scores = quality_scores(self.classifier, images, self._eval_stats)
-        return EvalResult(scalars={**scores, **reference})
+        return {**quality_scores(self.classifier, images, self._eval_stats), **reference}
+
+    def run(self, ctx: EvalContext) -> EvalResult:
+        return EvalResult(scalars=self.evaluate(ctx.host(ctx.state.task)))

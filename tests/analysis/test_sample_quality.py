@@ -28,6 +28,7 @@ from jaxlab.data.gen_digits import gen_digits_examples
 from jaxlab.train import train_and_evaluate
 from jaxlab.train.reporting import METRICS_FILE, read_metrics
 from jaxlab.train.setup import build_experiment
+from scripts import sample_quality as sample_quality_script
 from tests.conftest import ROOT
 
 
@@ -120,15 +121,31 @@ def test_real_images_score_lower_than_noise(classifier):
     assert real_scores["fd"] < noise_scores["fd"] / 3, (real_scores, noise_scores)
 
 
-def test_evaluator_end_to_end_on_the_pixel_baseline_task(classifier_dir, tmp_path):
-    """configs/gen_digits_pixel_baseline.py as documented (5 steps of 200: the train split
-    once) with the evaluator: the validation NLL is numpy's (110.46 nats; issue 10: 110.5);
-    the task's samples are the baseline, so `fd` is close to `fd_baseline` (other draws of
-    the same model), and held-out real images are closer to the eval split still."""
+@pytest.fixture(scope="module")
+def baseline_run(classifier_dir, tmp_path_factory) -> tuple[str, dict[str, float]]:
+    """(workdir, final metrics) of configs/gen_digits_pixel_baseline.py as documented (5
+    steps of 200: the train split once) with the sample_quality evaluator."""
     config = _config("gen_digits_pixel_baseline", "")
     config.evaluators = {"sample_quality": {"classifier": classifier_dir, "num": 150}}
     config.checkpoint_every_steps = 0
-    metrics = train_and_evaluate(config, str(tmp_path))
+    workdir = str(tmp_path_factory.mktemp("baseline"))
+    return workdir, train_and_evaluate(config, workdir, async_checkpoints=False)
+
+
+def _logged_scores(workdir: str) -> dict[str, float]:
+    rows = read_metrics(os.path.join(workdir, METRICS_FILE))
+    return next(
+        {k.split("/")[1]: v for k, v in r.items() if k.startswith("sample_quality/")}
+        for r in rows
+        if "sample_quality/fd" in r
+    )
+
+
+def test_evaluator_end_to_end_on_the_pixel_baseline_task(baseline_run):
+    """The validation NLL is numpy's (110.46 nats; issue 10: 110.5); the task's samples are
+    the baseline, so `fd` is close to `fd_baseline` (other draws of the same model), and
+    held-out real images are closer to the eval split still."""
+    workdir, metrics = baseline_run
     train = to_levels(gen_digits_examples("train")["image"], 17).reshape(1000, 64)
     valid = to_levels(gen_digits_examples("validation")["image"], 17).reshape(350, 64)
     probs = np.stack([(train == k).sum(0) for k in range(17)], -1) + 0.5
@@ -137,18 +154,47 @@ def test_evaluator_end_to_end_on_the_pixel_baseline_task(classifier_dir, tmp_pat
     assert metrics["loss"] == pytest.approx(expected, rel=1e-5)
     assert round(metrics["loss"], 1) == 110.5
     assert metrics["bits_per_dim"] == pytest.approx(expected / 64 / np.log(2), rel=1e-5)
-    rows = read_metrics(os.path.join(str(tmp_path), METRICS_FILE))
-    scores = next(
-        {k.split("/")[1]: v for k, v in r.items() if k.startswith("sample_quality/")}
-        for r in rows
-        if "sample_quality/fd" in r
-    )
+    scores = _logged_scores(workdir)
     assert set(scores) == {
         f"{m}{s}" for m in ("fd", "entropy", "confidence") for s in ("", "_real", "_baseline")
     }
     assert scores["fd"] == pytest.approx(scores["fd_baseline"], rel=0.35), scores
     assert scores["fd_real"] < scores["fd_baseline"], scores
     assert 0 <= scores["entropy"] <= np.log(10) + 1e-6 and 0 < scores["confidence"] <= 1
+
+
+def _run_script(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        sample_quality_script.main(["sample_quality", *args])
+        status = 0
+    except SystemExit as e:
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_script_prints_the_evaluators_scores_and_refuses_bad_input(
+    baseline_run, classifier_dir, capsys
+):
+    workdir = baseline_run[0]
+    status, out, _ = _run_script(
+        capsys, f"--workdir={workdir}", f"--classifier={classifier_dir}", "--num=150"
+    )
+    assert status == 0
+    scores = _logged_scores(workdir)
+    rows = {line.split()[0]: line.split()[1:] for line in out.strip().splitlines()[1:]}
+    assert set(rows) == {"samples", "real", "baseline"}
+    for row, suffix in (("samples", ""), ("real", "_real"), ("baseline", "_baseline")):
+        fd, entropy, confidence = map(float, rows[row])
+        assert fd == pytest.approx(scores["fd" + suffix], abs=2e-3)
+        assert entropy == pytest.approx(scores["entropy" + suffix], abs=1e-4)
+        assert confidence == pytest.approx(scores["confidence" + suffix], abs=1e-4)
+    for args, message in (
+        ((f"--workdir={workdir}",), "--classifier is required"),
+        ((f"--workdir={classifier_dir}", f"--classifier={classifier_dir}"), "not a generative"),
+    ):
+        status, out, err = _run_script(capsys, *args)
+        assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_missing_classifier_is_a_config_error_naming_the_option(tmp_path, classifier_dir):
