@@ -8,10 +8,22 @@ Smoke:  --config configs/gen_digits_classifier.py:smoke
 Use:    the gen_digits configs set `evaluators.sample_quality.classifier =
         'runs/gen_digits_classifier'`: the Fréchet distances of the generative models are
         taken in the penultimate-layer features (64 globally pooled channels) of this run's
-        best checkpoint (by validation accuracy).
+        best checkpoint by validation accuracy (as orbax reports it; the latest when none).
 Recipe: the digits_cnn recipe (AdamW lr 5e-3, weight decay 1e-4, clipping at 1, one epoch of
         warmup then cosine), small_cnn 16/32/64 with batch norm, batch 100, 40 epochs.
-Result: see the Result line below (measured).
+Result: 99.14% validation accuracy (347/350) at step 400 (99.43% at steps 100 and 200),
+        the checkpoint the evaluator restores (best_step 400), in 53 s wall on 2 shared CPU
+        cores (load average 3-6), measured with `python -m scripts.train --config
+        configs/gen_digits_classifier.py --workdir /tmp/quality/clf`.
+        Scale of the sample_quality scalars in its features (64 channels), num 350 (the
+        validation size), measured with `python -m scripts.sample_quality --workdir <a
+        gen_digits_pixel_baseline run> --classifier /tmp/quality/clf --seed S`:
+          real (first 350 test images vs validation): fd 2.07, entropy 2.301 (ln 10 =
+          2.303), confidence 0.983;
+          per-pixel baseline samples (seeds 1, 2, 3): fd 47.4 / 48.0 / 48.0, entropy
+          2.02 / 1.95 / 1.89, confidence 0.76 / 0.75 / 0.77.
+        fd_real is not 0: 350 images estimate a 64x64 covariance, so two real samples of
+        the same distribution differ by about 2 (the floor a perfect generator reaches).
 """
 
 from __future__ import annotations

@@ -8,7 +8,15 @@ Smoke:  --config configs/gen_digits_pixel_baseline.py:smoke
 Recipe: one pass over the 1000 train images (5 steps of 200) accumulates the 17-way counts
         of every pixel; p = (count + 0.5) / (1000 + 17 * 0.5) (`task.pseudo_count` 0.5, the
         Jeffreys prior). No gradient, no optimizer step.
-Result: see the measured line below.
+Result: validation 110.46 nats (2.490 bits/dim), test 106.37 nats (2.398 bits/dim): the
+        issue's 110.5 / 106.4 to the rounding; equal to numpy's closed form (tested in
+        tests/analysis/test_sample_quality.py). About 20 s wall, mostly imports and
+        compilation. The smoothing matters at the first decimal: pseudo-count a gives
+        (validation / test) 1e-12: 112.19 / 106.74 (0 gives unseen values probability 0, an
+        infinite NLL); 1e-3: 110.83 / 106.37; 0.1: 110.53 /
+        106.31; 0.5: 110.46 / 106.37; 0.7: 110.46 / 106.41; 1 (Laplace): 110.47 / 106.47.
+        Pseudo-counts from about 0.45 to 0.75 round to 110.5 / 106.4; 0.5 (Jeffreys) is
+        the principled one among them. Uniform model: 64 ln 17 = 181.33.
 """
 
 from __future__ import annotations

@@ -95,3 +95,22 @@ def test_bad_options_are_config_errors():
     config.task.binarize = "threshold"
     task = build_experiment(config).task
     assert task.levels == 2
+
+
+def test_binarized_pixels_are_bernoulli_counts():
+    """binarize='threshold' counts x > 0.5; 'dynamic' counts Bernoulli(x) draws."""
+    from jaxlab.tasks.base import StepContext
+
+    np.testing.assert_array_equal(to_levels(np.asarray([0.0, 0.5, 0.51, 1.0]), 2), [0, 0, 1, 1])
+    images = jnp.concatenate([jnp.full((400, 8, 8, 1), 0.25), jnp.full((100, 8, 8, 1), 0.75)])
+    ctx = StepContext(step=jnp.zeros((), jnp.int32), rngs={"binarize": jax.random.key(0)})
+    config = _config()
+    config.task.binarize = "dynamic"
+    task = build_experiment(config).task
+    state = task.init_state({"image": images}, ctx)
+    state, _ = jax.jit(task.train_step)(state, {"image": images}, ctx)
+    counts = np.asarray(state.counts)
+    assert counts.shape == (8, 8, 1, 2) and np.all(counts.sum(-1) == 500)
+    # Expected ones 0.25 * 400 + 0.75 * 100 = 175 per pixel; std sqrt(400 .25 .75 +
+    # 100 .75 .25) = 9.7 per pixel, 1.2 for the mean over 64 pixels.
+    assert counts[..., 1].mean() == pytest.approx(175.0, abs=4.0)
