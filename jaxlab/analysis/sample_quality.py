@@ -5,12 +5,13 @@ independent per-pixel baseline for scale (the `sample_quality` evaluator).
 The feature network is a jaxlab classification run on the same dataset, given by its workdir
 (`evaluators.sample_quality.classifier`); for gen_digits it is the run of
 `configs/gen_digits_classifier.py`. Its best checkpoint is used (the latest when the run kept
-no best). The features are the input of the classifier's output layer (the module named
-`head`, jaxlab's convention for classifier heads, see `init_head`): for `small_cnn` the
-globally average-pooled activations of the last block. They are captured with
-`flax.linen.intercept_methods` (the argument of `head.__call__`), which works for every
-jaxlab classifier with a `head` without changing the model; `capture_intermediates` would
-record the head's output, not its input.
+no best), with the parameter EMA when the run kept one. It must have seen [0, 1] images as
+the generative models do (TFDS sets: `dataset.normalize=False`). The features are the input
+of the classifier's output layer (the module named `head`, jaxlab's convention for
+classifier heads, see `init_head`): for `small_cnn` the globally average-pooled activations
+of the last block. They are captured with `flax.linen.intercept_methods` (the argument of
+`head.__call__`), which works for every jaxlab classifier with a `head` without changing the
+model; `capture_intermediates` would record the head's output, not its input.
 
 Scalars (`sample_quality/<key>` in the logs):
   fd, entropy, confidence                       the model's `num` samples
@@ -26,10 +27,9 @@ of the histogram of the predicted classes (nats; ln 10 = 2.303 for ten balanced 
 `confidence` the mean of the largest softmax probability.
 
 The per-pixel baseline (jaxlab.analysis.pixel_baseline, also the task `pixel_baseline`)
-models every pixel as an independent
-categorical over `levels` values (17 for gen_digits, 256 for 8-bit images, 2 for binarized
-ones) with probabilities (count + pseudo_count) / (N + levels * pseudo_count) from the
-training images.
+models every pixel as an independent categorical over `levels` values (17 for gen_digits,
+256 for 8-bit images, 2 for binarized ones: the task's `levels` when it has one) with
+probabilities (count + 0.5) / (N + levels * 0.5) from the train split's images.
 """
 
 from __future__ import annotations
@@ -156,6 +156,22 @@ class FeatureClassifier:
         if not os.path.exists(os.path.join(workdir, "config.json")):
             raise ConfigError(f"{what}: {workdir!r} is not a jaxlab workdir (no config.json)")
         self.config = load_config(workdir)
+        if self.config.task.name != "classification":
+            raise ConfigError(
+                f"{what}: {workdir!r} is a {self.config.task.name!r} run; the features need "
+                "a 'classification' run"
+            )
+        if self.config.dataset.get("normalize", True) and self.config.dataset.name not in (
+            "gen_digits",
+        ):
+            from jaxlab.data.registry import get_source
+            from jaxlab.data.tfds_source import TfdsSource
+
+            if isinstance(get_source(self.config.dataset.name), TfdsSource):
+                raise ConfigError(
+                    f"{what}: {workdir!r} was trained on standardized images; the samples "
+                    "are in [0, 1] (train it with dataset.normalize=False)"
+                )
         directory = os.path.join(workdir, "checkpoints")
         if not os.path.isdir(directory):
             raise ConfigError(f"{what}: no checkpoint in {workdir!r} (no checkpoints/ folder)")
@@ -168,6 +184,8 @@ class FeatureClassifier:
         finally:
             ckpt.close()
         self.variables = variables_of(raw)
+        if raw["task"].get("ema_params"):
+            self.variables["params"] = raw["task"]["ema_params"]
         self.model = build_experiment(self.config).task.model
         self.batch_size = batch_size
         self._apply = jax.jit(lambda v, x: _features_probs(*features_and_logits(self.model, v, x)))

@@ -197,7 +197,9 @@ def test_script_prints_the_evaluators_scores_and_refuses_bad_input(
         assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_missing_classifier_is_a_config_error_naming_the_option(tmp_path, classifier_dir):
+def test_missing_classifier_is_a_config_error_naming_the_option(
+    tmp_path, classifier_dir, baseline_run
+):
     config = _config("gen_digits_pixel_baseline")
     exp = build_experiment(config)
     from jaxlab.analysis.sample_quality import SampleQualityEvaluator
@@ -206,6 +208,7 @@ def test_missing_classifier_is_a_config_error_naming_the_option(tmp_path, classi
         ({}, "sample_quality.classifier is required"),
         ({"classifier": str(tmp_path)}, "sample_quality.classifier: .* is not a jaxlab workdir"),
         ({"classifier": classifier_dir, "nums": 3}, "unknown option.*nums"),
+        ({"classifier": baseline_run[0]}, "'pixel_baseline' run; the features need"),
     ):
         with pytest.raises(ConfigError, match=match):
             SampleQualityEvaluator(exp.task, exp.setup, options)
