@@ -6,7 +6,8 @@ Run:    python -m scripts.train --config configs/gen_digits_classifier.py \
             --workdir runs/gen_digits_classifier
 Smoke:  --config configs/gen_digits_classifier.py:smoke
 Use:    the gen_digits configs set `evaluators.sample_quality.classifier =
-        'runs/gen_digits_classifier'`: the Fréchet distances of the generative models are
+        'runs/gen_digits_classifier'` (`jaxlab.analysis.sample_quality.GEN_DIGITS_CLASSIFIER`;
+        train it first with the Run line): the Fréchet distances of the generative models are
         taken in the penultimate-layer features (64 globally pooled channels) of this run's
         best checkpoint by validation accuracy (as orbax reports it; the latest when none).
 Recipe: the digits_cnn recipe (AdamW lr 5e-3, weight decay 1e-4, clipping at 1, one epoch of
@@ -20,8 +21,8 @@ Result: 99.14% validation accuracy (347/350) at step 400 (99.43% at steps 100 an
         gen_digits_pixel_baseline run> --classifier /tmp/quality/clf --seed S`:
           real (first 350 test images vs validation): fd 2.07, entropy 2.301 (ln 10 =
           2.303), confidence 0.983;
-          per-pixel baseline samples (seeds 1, 2, 3): fd 47.4 / 48.0 / 48.0, entropy
-          2.02 / 1.95 / 1.89, confidence 0.76 / 0.75 / 0.77.
+          per-pixel baseline samples (--seed 0, 1, 2: keys 1, 2, 3): fd 47.4 / 48.0 / 48.0,
+          entropy 2.02 / 1.95 / 1.89, confidence 0.76 / 0.75 / 0.77.
         fd_real is not 0: 350 images estimate a 64x64 covariance, so two real samples of
         the same distribution differ by about 2 (the floor a perfect generator reaches).
 """

@@ -57,6 +57,9 @@ from jaxlab.tasks.base import Task, TaskSetup
 from jaxlab.tasks.evaluators import EvalContext, EvalResult, Evaluator
 
 QUALITY_OPTIONS = ("classifier", "num", "seed", "every_steps")
+# Where configs/gen_digits_classifier.py's documented run writes (relative to the repository
+# root): the `classifier` of the gen_digits configs' sample_quality evaluator.
+GEN_DIGITS_CLASSIFIER = "runs/gen_digits_classifier"
 HEAD_NAME = "head"
 
 
@@ -325,7 +328,10 @@ class SampleQualityEvaluator(Evaluator):
         check_positive("evaluators.sample_quality.seed", self.seed, allow_zero=True, integer=True)
         if self.num < 2:
             raise ConfigError(f"evaluators.sample_quality.num must be >= 2, got {self.num}")
-        self.every_steps = int(options.get("every_steps", 0))
+        self.every_steps = options.get("every_steps", 0)
+        check_positive(
+            "evaluators.sample_quality.every_steps", self.every_steps, allow_zero=True, integer=True
+        )
         self.classifier = FeatureClassifier(options.get("classifier", "") or "")
         if self.classifier.config.dataset.name != setup.config.dataset.name:
             raise ConfigError(

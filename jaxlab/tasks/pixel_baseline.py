@@ -23,9 +23,6 @@ independently (level k shown as k / (levels - 1)).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import flax
 import jax
 import jax.numpy as jnp
@@ -114,6 +111,3 @@ class PixelBaselineTask(GenerativeTask):
 
     def sample_images(self, task_state: PixelBaselineState, key: jax.Array, num: int) -> jax.Array:
         return sample_pixel_baseline(self.log_probs(task_state), key, num)
-
-    def evaluators(self) -> dict[str, Callable[..., Any]]:
-        return {**super().evaluators()}
