@@ -25,6 +25,8 @@ CONFIGS = sorted(
 )
 MOCK_EXAMPLES = 24  # per split, under tfds.testing.mock_data
 DIGITS_TEST_EXAMPLES = 360
+# Generated in memory (no TFDS, no mock data): the size of each split.
+OFFLINE_SPLIT_SIZES = {"gen_digits": {"train": 1000, "validation": 350, "test": 447}}
 
 
 def load_config(name: str, arg: str | None = None):
@@ -88,6 +90,9 @@ def test_config_runs_a_few_steps(name, data_dir, tmp_path):
     if config.dataset.name == "digits":
         metrics = train_and_evaluate(config, workdir)
         eval_examples = DIGITS_TEST_EXAMPLES
+    elif config.dataset.name in OFFLINE_SPLIT_SIZES:
+        metrics = train_and_evaluate(config, workdir)
+        eval_examples = OFFLINE_SPLIT_SIZES[config.dataset.name][config.dataset.eval_split]
     else:
         # mock_data fakes the file system while a pipeline is built; an asynchronous orbax
         # save running at that moment would write into the fake one. Save only at the end.
