@@ -5,10 +5,17 @@ Run:    python -m scripts.train --config configs/gen_digits_vae.py --workdir run
 Recipe: Tomczak's VAE: 16 latents, MLP encoder and decoder with two hidden layers of 256
         (LeakyReLU), a categorical decoder over the 17 pixel levels (exact discrete nats),
         Gaussian q(z|x), standard normal prior; batch 64. Tomczak trains with Adamax and
-        early stopping; here Adam lr 1e-3, TRAINING_EPOCHS epochs.
+        early stopping (patience 20 epochs); here Adam lr 1e-3 decayed by a cosine to 0
+        over 50 epochs (750 steps), which ends near the minimum of the validation curve:
+        with a constant rate the validation -ELBO bottoms out at about 102.5 after 40
+        epochs and climbs past 115 by 80 epochs (1000 training images: the decoder
+        overfits).
 Target: validation -ELBO <= 105 nats per image (Tomczak's validation curve: about 101;
         references on this split: uniform 181.3, independent per-pixel categorical 110.5).
-Result: RESULT
+Result: validation -ELBO 102.35 nats per image (2.307 bits/dim; recon 95.09 + KL 7.27),
+        IWAE bound nll_k1 102.68, nll_k10 99.83, nll_k100 98.99, after 750 steps; 140 s
+        wall for the Run command above on 2 CPU cores shared with other jobs (load ~10;
+        about 35 s of it the IWAE k=100 evaluation), 2026-12-03.
 Variants (the argument):
   smoke   4 steps of a 16-wide, 2-latent VAE with tiny evaluators, for tests.
 """
@@ -20,7 +27,7 @@ import ml_collections
 from jaxlab.config import default_config, finish_config, parse_variants
 
 VARIANTS = ("", "smoke")
-TRAINING_EPOCHS = 400
+TRAINING_EPOCHS = 50
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -40,17 +47,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.model.activation = "leaky_relu"
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3
-    c.schedule.name = "constant"
+    c.schedule.name = "cosine"  # to 0 at the end: the run ends at its best, not overfitting
     c.batch_size = 64
     c.eval_batch_size = 350
     c.num_epochs = TRAINING_EPOCHS
-    c.log_every_steps = 160
-    c.eval_every_steps = 800
-    c.checkpoint_every_steps = 800
+    c.log_every_steps = 75
+    c.eval_every_steps = 150
+    c.checkpoint_every_steps = 750
     c.best_metric, c.best_mode = "loss", "min"
     c.evaluators = ml_collections.ConfigDict(
         {
-            "samples": {"num": 64, "every_steps": 1600},
+            "samples": {"num": 64, "every_steps": 375},
             "reconstructions": {"num": 16},
             "interpolations": {"pairs": 4, "steps": 8},
             "latent_scatter": {},
