@@ -11,7 +11,8 @@ Recipe: mlp_autoencoder 64-256-64-16 encoder, 16-64-256-64 decoder (ReLU), per-p
         drawn from a Gaussian fitted to the training codes (EMA of their mean and variance).
 Variants (the argument):
   denoise  a denoising autoencoder: Gaussian noise (std 0.3) on the input only.
-  smoke    4 steps of a 16-wide, 2-code autoencoder with tiny evaluators, for tests.
+  smoke    4 steps of a 16-wide, 2-code autoencoder with tiny interpolations and
+           latent_scatter evaluators, for tests.
 """
 
 from __future__ import annotations
@@ -59,6 +60,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.num_epochs, c.num_train_steps = -1, 4
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
         c.evaluators = ml_collections.ConfigDict(
-            {"samples": {"num": 4}, "reconstructions": {"num": 2}}
+            {"interpolations": {"pairs": 1, "steps": 3}, "latent_scatter": {"num": 40}}
         )
     return finish_config(c)

@@ -100,7 +100,9 @@ class ConvEncoder(nn.Module):
         x = x.astype(self.dtype)
         k = (self.kernel_size, self.kernel_size)
         for i, f in enumerate(self.features):
-            x = act(nn.Conv(f, k, strides=2, padding="SAME", dtype=self.dtype, name=f"layer_{i}")(x))
+            x = act(
+                nn.Conv(f, k, strides=2, padding="SAME", dtype=self.dtype, name=f"layer_{i}")(x)
+            )
         x = x.reshape((x.shape[0], -1))
         return nn.Dense(self.out_features, dtype=self.dtype, name=f"layer_{len(self.features)}")(x)
 
@@ -128,7 +130,9 @@ class ConvDecoder(nn.Module):
         height, width, channels = image_shape
         n = len(self.features)
         h, w = _downsampled(height, n), _downsampled(width, n)
-        x = nn.Dense(h * w * self.features[-1], dtype=self.dtype, name="layer_0")(z.astype(self.dtype))
+        x = nn.Dense(h * w * self.features[-1], dtype=self.dtype, name="layer_0")(
+            z.astype(self.dtype)
+        )
         x = act(x).reshape((z.shape[0], h, w, self.features[-1]))
         outs = [*reversed(self.features[:-1]), channels * self.params_per_value]
         k = (self.kernel_size, self.kernel_size)
@@ -175,7 +179,13 @@ class Autoencoder(nn.Module):
 
     def setup(self) -> None:
         self.encoder, self.decoder = _backbone(
-            self.backbone, self.sizes, self.code_dim, 1, self.kernel_size, self.activation, self.dtype
+            self.backbone,
+            self.sizes,
+            self.code_dim,
+            1,
+            self.kernel_size,
+            self.activation,
+            self.dtype,
         )
         zeros = lambda: jnp.zeros((self.code_dim,), jnp.float32)  # noqa: E731
         self.code_mean = self.variable(CODE_STATS, "mean", zeros)
@@ -205,9 +215,7 @@ class Autoencoder(nn.Module):
             self.code_mean.value = optax.incremental_update(
                 code32.mean(0), self.code_mean.value, step
             )
-            self.code_var.value = optax.incremental_update(
-                code32.var(0), self.code_var.value, step
-            )
+            self.code_var.value = optax.incremental_update(code32.var(0), self.code_var.value, step)
         return self.decoder(code, self.image_shape or x.shape[1:])[..., 0]
 
 

@@ -256,17 +256,14 @@ class VAETask(LatentImageTask):
         return {**super().evaluators(), "iwae": make_iwae_evaluator}
 
 
-def make_iwae_evaluator(
-    task: VAETask, setup: TaskSetup, options: ml_collections.ConfigDict
-) -> Any:
+def make_iwae_evaluator(task: VAETask, setup: TaskSetup, options: ml_collections.ConfigDict) -> Any:
     """`config.evaluators.iwae`: an exact pass over the eval split reporting `nll_k<k>`."""
     from jaxlab.train.evaluation import DatasetEvaluator  # the loop imports the tasks
 
     unknown = sorted(set(options) - {"k", "chunk", "every_steps"})
     if unknown:
         raise ConfigError(
-            f"evaluators.iwae: unknown option(s) {', '.join(unknown)}; valid: k, chunk, "
-            "every_steps"
+            f"evaluators.iwae: unknown option(s) {', '.join(unknown)}; valid: k, chunk, every_steps"
         )
     ks = options.get("k", (1, 10, 100))
     ks = tuple(ks) if isinstance(ks, (tuple, list)) else (ks,)
