@@ -9,6 +9,9 @@ Recipe: mlp_autoencoder 64-256-64-16 encoder, 16-64-256-64 decoder (ReLU), per-p
         sigmoid outputs with the binary cross entropy against the grey levels in [0, 1]
         (`task.loss = 'bce'`); Adam lr 1e-3, batch 64, 200 epochs. Samples decode codes
         drawn from a Gaussian fitted to the training codes (EMA of their mean and variance).
+Result: validation reconstruction squared error 0.590 per image (0.0092 per pixel; the
+        cross entropy `loss` 16.27 includes the grey levels' own entropy) after 3000 steps,
+        104 s wall for the Run command on 2 CPU cores shared with other jobs (2026-12-03).
 Variants (the argument):
   denoise  a denoising autoencoder: Gaussian noise (std 0.3) on the input only.
   smoke    4 steps of a 16-wide, 2-code autoencoder with tiny interpolations and

@@ -337,12 +337,18 @@ def explain_parameter_counts(rows: Sequence[Any]) -> list[str]:
         head = f"  {enc_path} {ew:,} + {eb:,} = {enc_total:,} vs {dec_path} {dw:,} + {db:,} = "
         if ew == dw and (din, dout) == (eout, ein):
             lines.append(
-                f"{head}{dec_total:,}: same weights, bias {db} - {eb} = {dout} - {din} "
-                f"= {dec_total - enc_total:+,}"
+                f"{head}{dec_total:,}: same weights, biases differ by its out - in = "
+                f"{dout} - {din} = {dec_total - enc_total:+,}"
             )
         else:
             lines.append(
                 f"{head}{dec_total:,}: not a mirror (encoder {ein}->{eout}, decoder "
                 f"{din}->{dout}: a head with its own output size)"
             )
+    enc_sum = sum(w + b for _, (w, b, _, _) in encoder)
+    dec_sum = sum(w + b for _, (w, b, _, _) in decoder)
+    lines.append(
+        f"  encoder {enc_sum:,} vs decoder {dec_sum:,} parameters ({dec_sum - enc_sum:+,}: the "
+        "sum of the bias differences; for an MLP, input size - code size)"
+    )
     return lines
