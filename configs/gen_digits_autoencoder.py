@@ -61,7 +61,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     if "smoke" in variants:
         c.model.sizes, c.model.code_dim = (16,), 2
         c.num_epochs, c.num_train_steps = -1, 4
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
+        c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 2, 4, 4
         c.evaluators = ml_collections.ConfigDict(
             {"interpolations": {"pairs": 1, "steps": 3}, "latent_scatter": {"num": 40}}
         )

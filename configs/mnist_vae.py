@@ -62,6 +62,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.model.sizes, c.model.latent_dim = (16,), 2
         c.batch_size, c.eval_batch_size = 8, 12
         c.num_epochs, c.num_train_steps = -1, 4
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
+        c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 2, 4, 4
         c.evaluators = ml_collections.ConfigDict()  # the loop's eval only
     return finish_config(c)

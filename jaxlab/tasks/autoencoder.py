@@ -114,7 +114,10 @@ class AutoencoderTask(LatentImageTask):
             {"params": params, **model_state}, inputs, train=train, mutable=[CODE_STATS]
         )
         loss = reconstruction_loss(logits, target, self.loss_kind)
-        return loss.mean(), (dict(new_state), {"loss": average(loss)})
+        # Under pmap each device saw its own batch: average the code statistics so that the
+        # replicated state stays identical (the mean of per-device variances).
+        new_state = ctx.pmean(dict(new_state))
+        return loss.mean(), (new_state, {"loss": average(loss)})
 
     def _eval_fn(
         self, apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Batch, ctx: StepContext
