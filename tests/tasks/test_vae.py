@@ -182,3 +182,15 @@ def test_bad_task_options_are_config_errors():
             build_experiment(_config(task, model))
     with pytest.raises(ConfigError, match="model.likelihood 'gaussian' differs"):
         build_experiment(_config({"name": "vae"}, {**model, "likelihood": "gaussian"}))
+
+
+def test_latent_scatter_projection_is_sklearns_pca():
+    from sklearn.decomposition import PCA
+
+    from jaxlab.tasks.latent_images import principal_components
+
+    z = np.random.default_rng(0).normal(size=(50, 5)) * np.arange(1, 6)
+    points, explained = principal_components(z)
+    pca = PCA(2).fit(z)
+    np.testing.assert_allclose(np.abs(points), np.abs(pca.transform(z)), rtol=1e-6, atol=1e-9)
+    assert explained == pytest.approx(pca.explained_variance_ratio_.sum())
