@@ -151,6 +151,10 @@ def main(argv: list[str]) -> None:
     print(table.format())
     for line in recurrent_lines(table):
         print(line)
+    from jaxlab.models.autoencoder import explain_parameter_counts
+
+    for line in explain_parameter_counts(table.rows):  # autoencoders: the bias asymmetry
+        print(line)
     if FLAGS.flax_summary:
         print(module_summary(model, (FLAGS.batch_size, *shape), dtype=jnp.dtype(dtype)))
 

@@ -394,3 +394,8 @@ _REGISTRY["seq2seq_rnn"] = Seq2SeqRNN
 from jaxlab.models.pointer import PointerNet  # noqa: E402
 
 _REGISTRY["pointer_net"] = PointerNet
+from jaxlab.models.autoencoder import VAE, Autoencoder  # noqa: E402
+
+_REGISTRY["mlp_autoencoder"] = P(Autoencoder, backbone="mlp")
+_REGISTRY["conv_autoencoder"] = P(Autoencoder, backbone="conv", sizes=(32, 64))
+_REGISTRY["vae"] = VAE

@@ -63,3 +63,10 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
+
+
+from jaxlab.tasks.autoencoder import make_autoencoder_task  # noqa: E402
+from jaxlab.tasks.vae import make_vae_task  # noqa: E402
+
+_REGISTRY["autoencoder"] = make_autoencoder_task
+_REGISTRY["vae"] = make_vae_task
