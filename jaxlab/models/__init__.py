@@ -394,3 +394,6 @@ _REGISTRY["seq2seq_rnn"] = Seq2SeqRNN
 from jaxlab.models.pointer import PointerNet  # noqa: E402
 
 _REGISTRY["pointer_net"] = PointerNet
+from jaxlab.models.dcgan import DCGAN  # noqa: E402
+
+_REGISTRY["dcgan"] = DCGAN  # generator_widths / discriminator_widths sized per image
