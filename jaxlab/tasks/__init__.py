@@ -16,6 +16,7 @@ from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
+from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pointer import make_pointer_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
@@ -34,6 +35,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "pointer": make_pointer_task,
     "word2vec": make_word2vec_task,
     "gan": make_gan_task,
+    "pixel_baseline": PixelBaselineTask,
 }
 
 __all__ = [
