@@ -29,6 +29,10 @@ Result: at step 2000, sample_quality: fd 7.86 (per-pixel baseline's samples: fd_
 Variants (the argument, comma-separated):
   minimax the saturating minimax generator loss log(1 - D(G(z))) instead (the comparison of
           Goodfellow et al.: its gradient vanishes while D rejects the samples easily).
+          Measured (same command with :minimax, 340 s): D wins from step ~300 to ~1750
+          (d_fake 0.003-0.02, the generator barely moves: grey blobs at step 1000, fd 88.3,
+          entropy 1.454, worse than the per-pixel baseline), then the generator escapes:
+          fd 18.29, entropy 2.261, confidence 0.846 at step 2000 (non-saturating: 7.86).
   smoke   2 steps of 4/8-wide networks, 4 samples, for tests.
 """
 
