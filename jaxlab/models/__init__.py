@@ -399,3 +399,6 @@ from jaxlab.models.autoencoder import VAE, Autoencoder  # noqa: E402
 _REGISTRY["mlp_autoencoder"] = P(Autoencoder, backbone="mlp")
 _REGISTRY["conv_autoencoder"] = P(Autoencoder, backbone="conv", sizes=(32, 64))
 _REGISTRY["vae"] = VAE
+from jaxlab.models.dcgan import DCGAN  # noqa: E402
+
+_REGISTRY["dcgan"] = DCGAN  # generator_widths / discriminator_widths sized per image

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
@@ -33,6 +34,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "seq2seq": make_seq2seq_task,
     "pointer": make_pointer_task,
     "word2vec": make_word2vec_task,
+    "gan": make_gan_task,
     "pixel_baseline": PixelBaselineTask,
 }
 
