@@ -7,7 +7,8 @@ Recipe: rnn_classifier (one GRU layer of 128 over the 40 scalar steps, the last 
         steps of warmup then cosine to 0; batch 128, 2000 steps (64 epochs).
 Target: test accuracy near the GRU of the MNIST-1D paper (Greydanus, 2020: logistic
         regression 32%, MLP 68%, GRU 91%, CNN 94%).
-Result: not measured yet (written before the model and dataset branches were merged).
+Result: test accuracy 97.6% after 2000 steps (96.1% at step 500, 97.6% from step 1000
+        on), 340 s wall on 2 CPU cores shared with other jobs (2026-12-03, the Run command).
 Variants (the argument):
   smoke   4 steps of a 16-wide GRU, for tests.
 """
