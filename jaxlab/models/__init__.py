@@ -394,3 +394,7 @@ _REGISTRY["seq2seq_rnn"] = Seq2SeqRNN
 from jaxlab.models.pointer import PointerNet  # noqa: E402
 
 _REGISTRY["pointer_net"] = PointerNet
+from jaxlab.models.flows import Glow, RealNVP  # noqa: E402
+
+_REGISTRY["realnvp"] = RealNVP
+_REGISTRY["glow"] = Glow

@@ -61,3 +61,6 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
+from jaxlab.tasks.flow import make_flow_task  # noqa: E402
+
+register_task("flow", make_flow_task)
