@@ -7,7 +7,8 @@ Recipe: two scales (squeeze; 4 steps of ActNorm (data-initialized), LU 1x1 convo
         prior); Adam 1e-3 with cosine decay, batch 100; data in level units [0, 17) +
         U[0, 1) noise (jaxlab.tasks.flow).
 Target: validation <= 135 nats per image.
-Result: MEASURED_GLOW
+Result: 115.7 nats per image (2.61 bits/dim) on the validation split after the 1000 steps;
+        9.7 minutes wall on the 2 shared CPU cores under a load of about 10.
 Variants: `variational` (Flow++ variational dequantization); `smoke` (a few steps, width 4).
 """
 
@@ -42,13 +43,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.schedule.name = "cosine"
     c.batch_size = 100
     c.eval_batch_size = 175
-    c.num_train_steps = 1200
+    c.num_train_steps = 1000
     c.log_every_steps = 100
-    c.eval_every_steps = 400
-    c.checkpoint_every_steps = 400
+    c.eval_every_steps = 500
+    c.checkpoint_every_steps = 500
     c.best_metric, c.best_mode = "loss", "min"
     c.evaluators = {
-        "samples": {"num": 64, "every_steps": 400},
+        "samples": {"num": 64, "every_steps": 500},
         "temperatures": {"num": 8, "temperatures": (0.5, 0.7, 0.9, 1.0)},
     }
     if "smoke" in variants:

@@ -8,7 +8,9 @@ Recipe: one scale of 4 checkerboard couplings, a 2x2 squeeze, 4 channel coupling
         decay, batch 100; data in level units [0, 17) + U[0, 1) noise (jaxlab.tasks.flow).
 Target: validation <= 135 nats per image (Tomczak's Deep Generative Modeling RealNVP curve
         ends near 125).
-Result: MEASURED_REALNVP
+Result: 124.8 nats per image (2.81 bits/dim) on the validation split after the 1200 steps
+        (127.6 at step 800, 135.2 at step 400); 13.5 minutes wall with the first step
+        at 52 s, on the 2 shared CPU cores under a load of about 10 (2 steps/s).
 Variants: `variational` (Flow++ variational dequantization; its bound includes
         -E log q(u|x)); `smoke` (a few steps, width 4).
 """

@@ -195,10 +195,14 @@ def _make_eval_fn(dims: int) -> Callable[..., Metrics]:
 
 
 def _data_init(model: nn.Module, variables: PyTree, images: jax.Array) -> PyTree:
-    """ActNorm data init on the first train batch (the noise key is fixed: this runs once,
-    outside the steps)."""
-    rngs = {NOISE_STREAM: jax.random.key(0)}
-    return flows.actnorm_data_init(model, dict(variables), images, rngs=rngs)
+    """ActNorm data init on the first train batch, compiled (eagerly, a deep flow's forward
+    is hundreds of dispatches); the noise key is fixed: this runs once, outside the steps."""
+
+    def init(variables: PyTree, images: jax.Array) -> PyTree:
+        rngs = {NOISE_STREAM: jax.random.key(0)}
+        return flows.actnorm_data_init(model, variables, images, rngs=rngs)
+
+    return jax.jit(init)(dict(variables), images)
 
 
 class TemperaturesEvaluator(Evaluator):
