@@ -9,7 +9,7 @@ Recipe: 3 scales of 32 steps (ActNorm, LU 1x1 convolution, affine coupling with 
 Target: 3.35 bits/dim on the CIFAR-10 test set (Kingma & Dhariwal 2018, "Glow: Generative
         Flow with Invertible 1x1 Convolutions", Table 2; RealNVP, Dinh et al. 2017: 3.49).
 Result: not measured here (no CIFAR-10 offline, and days of accelerator time).
-Variants: `smoke` (a few steps of batch 4, one step per scale, width 4).
+Variants: `smoke` (a few steps of batch 4, one scale of one step, width 4).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         "temperatures": {"num": 8},
     }
     if "smoke" in variants:
-        c.model.num_steps, c.model.hidden, c.model.num_scales = 1, 4, 2
+        c.model.num_steps, c.model.hidden, c.model.num_scales = 1, 4, 1
         c.schedule.warmup_steps = 0
         c.batch_size, c.eval_batch_size, c.num_train_steps = 4, 4, 2
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2

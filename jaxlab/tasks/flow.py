@@ -147,11 +147,15 @@ class FlowTask(SupervisedTask, GenerativeTask):
         return state.ema_params if self.ema_decay is not None else state.params
 
     def sample_images(
-        self, task_state: SupervisedState, key: jax.Array, num: int, temperature: float = 0.0
+        self,
+        task_state: SupervisedState,
+        key: jax.Array,
+        num: int,
+        temperature: float | jax.Array | None = None,
     ) -> jax.Array:
-        """`num` images: the inverse flow of latents ~ N(0, T^2 I) (T: `temperature`, or
-        `task.sample_temperature` when 0)."""
-        t = temperature or self.temperature
+        """`num` images: the inverse flow of latents ~ N(0, T^2 I) (T: `temperature`, a
+        traced value allowed, or `task.sample_temperature` when None)."""
+        t = self.temperature if temperature is None else temperature
         variables = {"params": self._params(task_state)}
         shapes = jax.eval_shape(
             lambda: self.model.apply(
@@ -232,12 +236,15 @@ class TemperaturesEvaluator(Evaluator):
         for t in self.temperatures:
             check_positive("evaluators.temperatures.temperatures entry", t)
         self.every_steps = int(options.get("every_steps", 0))
-        self._sample = jax.jit(task.sample_images, static_argnums=(2, 3))
+        self._sample = jax.jit(task.sample_images, static_argnums=2)  # one compile for all T
 
     def run(self, ctx: EvalContext) -> EvalResult:
         state = ctx.host(ctx.state.task)
         key = jax.random.key(self.seed)
-        rows = [np.asarray(self._sample(state, key, self.num, t)) for t in self.temperatures]
+        rows = [
+            np.asarray(self._sample(state, key, self.num, jnp.float32(t)))
+            for t in self.temperatures
+        ]
         grid = np.concatenate(rows)
         return EvalResult(images={"grid": np.clip(grid.astype(np.float32), 0.0, 1.0)})
 
