@@ -402,3 +402,7 @@ _REGISTRY["vae"] = VAE
 from jaxlab.models.dcgan import DCGAN  # noqa: E402
 
 _REGISTRY["dcgan"] = DCGAN  # generator_widths / discriminator_widths sized per image
+from jaxlab.models.flows import Glow, RealNVP  # noqa: E402
+
+_REGISTRY["realnvp"] = RealNVP
+_REGISTRY["glow"] = Glow

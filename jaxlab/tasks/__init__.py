@@ -72,3 +72,6 @@ from jaxlab.tasks.vae import make_vae_task  # noqa: E402
 
 _REGISTRY["autoencoder"] = make_autoencoder_task
 _REGISTRY["vae"] = make_vae_task
+from jaxlab.tasks.flow import make_flow_task  # noqa: E402
+
+register_task("flow", make_flow_task)
