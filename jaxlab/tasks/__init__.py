@@ -20,6 +20,7 @@ from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 from jaxlab.tasks.word2vec import make_word2vec_task
+from jaxlab.tasks.diffusion import make_diffusion_task
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
@@ -32,6 +33,8 @@ _REGISTRY: dict[str, TaskFactory] = {
     "seq2seq": make_seq2seq_task,
     "pointer": make_pointer_task,
     "word2vec": make_word2vec_task,
+    # generative
+    "diffusion": make_diffusion_task,
 }
 
 __all__ = [
