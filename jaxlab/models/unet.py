@@ -28,9 +28,9 @@ lets odd sizes work (28 -> 14 -> 7 -> 14 -> 28 with 7 downsampled to 4 by the 'S
 Group counts: `num_groups` (32 in the paper) is reduced to the greatest common divisor with
 each width, so small test widths (4-16) work.
 
-Sizes: `channels=128, channel_mults=(1, 2, 2, 2), num_res_blocks=2,
-dropout=0.1` with attention at 16x16 (`attention_resolutions=(16,)`) on 32x32x3 is the paper's CIFAR-10 model, 35.7M parameters
-(`tests/models/test_unet.py` checks the count).
+Sizes: `channels=128, channel_mults=(1, 2, 2, 2), num_res_blocks=2, dropout=0.1` with
+attention at 16x16 (`attention_resolutions=(16,)`) on 32x32x3 is the paper's CIFAR-10
+model: 35,746,307 parameters (the paper: 35.7M; `tests/models/test_unet.py` checks it).
 """
 
 from __future__ import annotations

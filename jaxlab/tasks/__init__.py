@@ -12,15 +12,16 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.diffusion import make_diffusion_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
+from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pointer import make_pointer_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 from jaxlab.tasks.word2vec import make_word2vec_task
-from jaxlab.tasks.diffusion import make_diffusion_task
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
@@ -33,7 +34,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "seq2seq": make_seq2seq_task,
     "pointer": make_pointer_task,
     "word2vec": make_word2vec_task,
-    # generative
+    "pixel_baseline": PixelBaselineTask,
     "diffusion": make_diffusion_task,
 }
 
