@@ -41,14 +41,14 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.model.name = "unet"
     c.model.channels = 32
     c.model.channel_mults = (1, 2)
-    c.model.num_res_blocks = 2
+    c.model.num_res_blocks = 1
     c.model.attention_resolutions = (4,)
     c.model.dropout = 0.1
     c.task = ml_collections.ConfigDict(
         {
             "name": "diffusion",
             "schedule": "linear",
-            "timesteps": 500,
+            "timesteps": 200,
             "ema_decay": 0.999,
             "sampler": "ddpm",
             "sample_steps": 50,
@@ -59,12 +59,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.optimizer.grad_clip_norm = 1.0
     c.schedule.name = "constant"
     c.schedule.warmup_steps = 100
-    c.batch_size = 128
+    c.batch_size = 64
     c.eval_batch_size = 175
-    c.num_train_steps = 4000
+    c.num_train_steps = 1500
     c.log_every_steps = 100
-    c.eval_every_steps = 1000
-    c.checkpoint_every_steps = 1000
+    c.eval_every_steps = 500
+    c.checkpoint_every_steps = 500
     c.best_metric, c.best_mode = "loss", "min"
     c.evaluators = {
         "samples": {"num": 64},

@@ -25,8 +25,10 @@ Upsampling is `jax.image.resize` (nearest) to the skip's spatial shape followed 
 rather than `nn.ConvTranspose`: it is the paper's choice, and resizing to the skip's shape
 lets odd sizes work (28 -> 14 -> 7 -> 14 -> 28 with 7 downsampled to 4 by the 'SAME' stride).
 
-Group counts: `num_groups` (32 in the paper) is reduced to the greatest common divisor with
-each width, so small test widths (4-16) work.
+Group counts: `gcd(num_groups, max(1, width // 4))` (32 groups of 4 channels at the paper's
+width 128): every group spans at least 4 channels where the width allows, because a
+one-channel group would normalize away the per-channel shift that carries the time
+embedding (the network would not see t); small widths (4-16) work.
 
 Sizes: `channels=128, channel_mults=(1, 2, 2, 2), num_res_blocks=2, dropout=0.1` with
 attention at 16x16 (`attention_resolutions=(16,)`) on 32x32x3 is the paper's CIFAR-10
@@ -60,7 +62,8 @@ def timestep_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> 
 
 
 def _group_norm(channels: int, num_groups: int, dtype: jnp.dtype, name: str) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=math.gcd(num_groups, channels), dtype=dtype, name=name)
+    groups = math.gcd(num_groups, max(1, channels // 4))  # >= 4 channels a group (module doc)
+    return nn.GroupNorm(num_groups=groups, dtype=dtype, name=name)
 
 
 class ResBlock(nn.Module):
@@ -123,7 +126,7 @@ class UNet(nn.Module):
         followed by self-attention (the middle always has it), e.g. (16,) on 32x32.
       num_heads: attention heads.
       dropout: dropout rate inside the residual blocks (train only; 'dropout' rng).
-      num_groups: GroupNorm groups (reduced to gcd with each width).
+      num_groups: GroupNorm groups (at most width / 4, see the module doc).
       out_channels: output channels (0: the input's).
     """
 
