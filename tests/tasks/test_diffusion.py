@@ -155,7 +155,8 @@ def test_ema_follows_its_formula_and_eval_and_sampling_use_it(experiment):
     train = jax.jit(task.train_step)
     state = state.replace(ema_params=random_like(params, jax.random.key(2)))
     new, _ = train(state, batch, _ctx(2))
-    d = task.ema_decay
+    d = task.ema_decay  # the smoke config has no warm-up
+    assert not task.ema_warmup
     for ema0, p1, ema1 in zip(
         *(jax.tree.leaves(t) for t in (state.ema_params, new.params, new.ema_params)), strict=True
     ):
@@ -190,6 +191,7 @@ def test_ema_follows_its_formula_and_eval_and_sampling_use_it(experiment):
         ("sample_steps", 11, r"task.sample_steps must be <= task.timesteps \(10\)"),
         ("ema_decay", 1.0, r"task.ema_decay must be in \[0, 1\)"),
         ("timesteps", 0, "task.timesteps must be > 0"),
+        ("ema_warmup", "yes", "task.ema_warmup must be true or false"),
     ],
 )
 def test_bad_task_options_are_config_errors(key, value, match):
@@ -197,3 +199,13 @@ def test_bad_task_options_are_config_errors(key, value, match):
     c.task[key] = value
     with pytest.raises(ConfigError, match=match):
         build_experiment(c)
+
+
+def test_ema_warmup_is_the_num_updates_rule(experiment):
+    task = experiment.task
+    task_warm = type(task).__new__(type(task))
+    task_warm.__dict__.update(task.__dict__, ema_warmup=True, ema_decay=0.99)
+    for step in (0, 5, 100, 10_000):
+        expected = min(0.99, (1 + step) / (10 + step))
+        assert float(task_warm.ema_decay_at(step)) == pytest.approx(expected), step
+    assert float(task.ema_decay_at(0)) == pytest.approx(task.ema_decay)
