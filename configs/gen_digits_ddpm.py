@@ -20,7 +20,14 @@ Recipe: unet with 32 base channels, multipliers (1, 2) (8x8 and 4x4), 1 residual
         shared with other jobs (about 5.6 steps/s).
 Target: sample_quality/fd below the per-pixel baseline's samples (fd_baseline) and class
         entropy close to the real images' (ln 10 = 2.30 for balanced classes).
-Result: see the Result lines below (measured).
+Result: (2026-12-03, 2 CPU cores shared with other jobs, load 5-12; sample_quality with the
+        classifier of configs/gen_digits_classifier.py (validation accuracy 99.14%), 350
+        samples vs the 350 validation images)
+        Without EMA warm-up (--config.task.ema_warmup=False), ancestral sampling, 200 steps:
+          fd 16.70 (fd_baseline 47.39, fd_real 2.07), entropy 2.280 (real 2.301, baseline
+          2.017), confidence 0.881 (real 0.983, baseline 0.764); eval loss (EMA) 0.224,
+          train loss 0.177; 671 s wall in all (first step after ~100 s, ~5.6 steps/s,
+          final evaluators ~3 min).
 Variants (the argument):
   smoke   2 steps of a 4-wide one-level U-Net with T = 10, 2 sample images, for tests.
 """
