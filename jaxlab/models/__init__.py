@@ -44,6 +44,7 @@ from jaxlab.models.rnn import RNNLM, RNNClassifier
 from jaxlab.models.small_cnn import SmallCNN
 from jaxlab.models.transformer import Transformer
 from jaxlab.models.transformer_xl import TransformerXL
+from jaxlab.models.unet import UNet
 from jaxlab.models.vgg import VGG
 from jaxlab.models.vit import ViT
 from jaxlab.models.word2vec import Word2Vec
@@ -106,6 +107,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "xlnet": XLNet,
     "skipgram": P(Word2Vec, mode="skipgram"),
     "cbow": P(Word2Vec, mode="cbow"),
+    "unet": UNet,  # DDPM's noise-prediction U-Net (model(x, t, train=...))
 }
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jaxlab.config import check_choice
+from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.diffusion import make_diffusion_task
+from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
@@ -21,6 +24,7 @@ from jaxlab.tasks.pointer import make_pointer_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
+from jaxlab.tasks.vae import make_vae_task
 from jaxlab.tasks.word2vec import make_word2vec_task
 
 TaskFactory = Callable[[TaskSetup], Task]
@@ -34,7 +38,12 @@ _REGISTRY: dict[str, TaskFactory] = {
     "seq2seq": make_seq2seq_task,
     "pointer": make_pointer_task,
     "word2vec": make_word2vec_task,
+    # generative models
+    "autoencoder": make_autoencoder_task,
+    "vae": make_vae_task,
     "gan": make_gan_task,
+    "flow": make_flow_task,
+    "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
 }
 
@@ -65,13 +74,3 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
-
-
-from jaxlab.tasks.autoencoder import make_autoencoder_task  # noqa: E402
-from jaxlab.tasks.vae import make_vae_task  # noqa: E402
-
-_REGISTRY["autoencoder"] = make_autoencoder_task
-_REGISTRY["vae"] = make_vae_task
-from jaxlab.tasks.flow import make_flow_task  # noqa: E402
-
-register_task("flow", make_flow_task)
