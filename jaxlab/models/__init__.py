@@ -394,3 +394,6 @@ _REGISTRY["seq2seq_rnn"] = Seq2SeqRNN
 from jaxlab.models.pointer import PointerNet  # noqa: E402
 
 _REGISTRY["pointer_net"] = PointerNet
+from jaxlab.models.pixelcnn import PixelCNN  # noqa: E402
+
+_REGISTRY["pixelcnn"] = PixelCNN

@@ -15,6 +15,7 @@ from jaxlab.tasks.classification import make_classification_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
+from jaxlab.tasks.pixelcnn import make_pixelcnn_task
 from jaxlab.tasks.pointer import make_pointer_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
@@ -32,6 +33,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "seq2seq": make_seq2seq_task,
     "pointer": make_pointer_task,
     "word2vec": make_word2vec_task,
+    "pixelcnn": make_pixelcnn_task,
 }
 
 __all__ = [
