@@ -408,3 +408,6 @@ from jaxlab.models.flows import Glow, RealNVP  # noqa: E402
 
 _REGISTRY["realnvp"] = RealNVP
 _REGISTRY["glow"] = Glow
+from jaxlab.models.pixelcnn import PixelCNN  # noqa: E402
+
+_REGISTRY["pixelcnn"] = PixelCNN

@@ -20,6 +20,7 @@ from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.pixel_baseline import PixelBaselineTask
+from jaxlab.tasks.pixelcnn import make_pixelcnn_task
 from jaxlab.tasks.pointer import make_pointer_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
@@ -45,6 +46,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "flow": make_flow_task,
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
+    "pixelcnn": make_pixelcnn_task,
 }
 
 __all__ = [
