@@ -27,20 +27,32 @@ from jaxlab.config import default_config, finish_config, parse_variants
 VARIANTS = ("", "smoke")
 
 
-def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
+def tfds_pixelcnn_config(
+    arg: str,
+    dataset: str,
+    *,
+    binarize: str,
+    levels: int,
+    features: int,
+    num_layers: int,
+    num_epochs: int,
+    eval_every_steps: int,
+    smoke_features: int,
+) -> ml_collections.ConfigDict:
+    """The gated PixelCNN recipe on a TFDS image set ([0, 1] images, test split for eval);
+    `arg == 'smoke'` gives a one-block model and 3 steps, for tests."""
     variants = parse_variants(arg, ("smoke",))
     c = default_config()
-    c.dataset.name = "cifar10"
+    c.dataset.name = dataset
     c.dataset.eval_split = "test"
     c.dataset.normalize = False
     c.task = ml_collections.ConfigDict(
-        {"name": "pixelcnn", "binarize": "", "sample_temperature": 1.0}
+        {"name": "pixelcnn", "binarize": binarize, "sample_temperature": 1.0}
     )
     c.model.name = "pixelcnn"
-    c.model.levels = 256
-    c.model.features = 126
-    c.model.num_layers = 15
+    c.model.levels = levels
+    c.model.features = features
+    c.model.num_layers = num_layers
     c.model.gated = True
     c.model.kernel_size = 3
     c.model.first_kernel_size = 7
@@ -49,17 +61,31 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.schedule.name = "cosine"
     c.batch_size = 64
     c.eval_batch_size = 500
-    c.num_epochs = 100
+    c.num_epochs = num_epochs
     c.log_every_steps = 100
-    c.eval_every_steps = 5000
-    c.checkpoint_every_steps = 5000
+    c.eval_every_steps = c.checkpoint_every_steps = eval_every_steps
     c.best_metric = "loss"
     c.best_mode = "min"
     c.evaluators = ml_collections.ConfigDict({"samples": {"num": 16}})
     if "smoke" in variants:
-        c.model.features, c.model.num_layers, c.model.first_kernel_size = 6, 1, 3
+        c.model.features, c.model.num_layers, c.model.first_kernel_size = smoke_features, 1, 3
         c.batch_size, c.eval_batch_size = 8, 24
         c.num_epochs, c.num_train_steps = -1, 3
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
         c.evaluators = ml_collections.ConfigDict()
     return finish_config(c)
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
+    return tfds_pixelcnn_config(
+        arg,
+        "cifar10",
+        binarize="",
+        levels=256,
+        features=126,
+        num_layers=15,
+        num_epochs=100,
+        eval_every_steps=5000,
+        smoke_features=6,
+    )

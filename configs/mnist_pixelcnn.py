@@ -21,44 +21,20 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config, finish_config, parse_variants
-
-VARIANTS = ("", "smoke")
+from configs.cifar10_pixelcnn import VARIANTS as VARIANTS  # the same documented arguments
+from configs.cifar10_pixelcnn import tfds_pixelcnn_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
-    variants = parse_variants(arg, ("smoke",))
-    c = default_config()
-    c.dataset.name = "mnist"
-    c.dataset.eval_split = "test"
-    c.dataset.normalize = False
-    c.task = ml_collections.ConfigDict(
-        {"name": "pixelcnn", "binarize": "dynamic", "sample_temperature": 1.0}
+    return tfds_pixelcnn_config(
+        arg,
+        "mnist",
+        binarize="dynamic",
+        levels=2,
+        features=64,
+        num_layers=8,
+        num_epochs=20,
+        eval_every_steps=2000,
+        smoke_features=4,
     )
-    c.model.name = "pixelcnn"
-    c.model.levels = 2
-    c.model.features = 64
-    c.model.num_layers = 8
-    c.model.gated = True
-    c.model.kernel_size = 3
-    c.model.first_kernel_size = 7
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-3
-    c.schedule.name = "cosine"
-    c.batch_size = 64
-    c.eval_batch_size = 500
-    c.num_epochs = 20
-    c.log_every_steps = 100
-    c.eval_every_steps = 2000
-    c.checkpoint_every_steps = 2000
-    c.best_metric = "loss"
-    c.best_mode = "min"
-    c.evaluators = ml_collections.ConfigDict({"samples": {"num": 16}})
-    if "smoke" in variants:
-        c.model.features, c.model.num_layers, c.model.first_kernel_size = 4, 1, 3
-        c.batch_size, c.eval_batch_size = 8, 24
-        c.num_epochs, c.num_train_steps = -1, 3
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
-        c.evaluators = ml_collections.ConfigDict()
-    return finish_config(c)
