@@ -10,7 +10,9 @@ Recipe: gated PixelCNN (jaxlab/models/pixelcnn.py): a 5 x 5 first layer, 4 gated
 Target: validation NLL <= 95 nats/image. References on the same split: uniform 181.3,
         independent per-pixel categorical 110.5, Tomczak's autoregressive model (ARM)
         about 89 (his "Deep Generative Modeling" code and book).
-Result: RESULT
+Result: validation NLL 86.38 nats/image (1.947 bits/dim) after 320 steps (88.43 at step
+        160), 136 s wall on 2 CPU cores shared with other jobs (2026-12-03, the Run command;
+        first step after 24 s).
 Variants (the argument):
   plain   the plain (not gated) PixelCNN: masked 3 x 3 convs, residual, with its blind spot.
   smoke   3 steps of a 2-block 8-wide model, 4 samples, for tests.
