@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxlab import data
 from jaxlab.config import ConfigError
-from jaxlab.train.checkpoint import Checkpointer, variables_of
+from jaxlab.train.checkpoint import run_checkpointer, variables_of
 from jaxlab.train.setup import Experiment, build_experiment
 
 
@@ -40,7 +40,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 def load_members(workdir: str, which: str = "latest") -> list[Member]:
     """Checkpoints of a workdir: `latest`, `best` or `all` (every kept checkpoint)."""
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    ckpt = run_checkpointer(workdir, load_config(workdir))
     try:
         steps = {
             "latest": [ckpt.latest_step()],

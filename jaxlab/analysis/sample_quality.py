@@ -150,7 +150,7 @@ class FeatureClassifier:
 
     def __init__(self, workdir: str, batch_size: int = 256) -> None:
         from jaxlab.analysis.ensemble import load_config
-        from jaxlab.train.checkpoint import Checkpointer, variables_of
+        from jaxlab.train.checkpoint import run_checkpointer, variables_of
         from jaxlab.train.setup import build_experiment
 
         what = "evaluators.sample_quality.classifier"
@@ -178,7 +178,7 @@ class FeatureClassifier:
         directory = os.path.join(workdir, "checkpoints")
         if not os.path.isdir(directory):
             raise ConfigError(f"{what}: no checkpoint in {workdir!r} (no checkpoints/ folder)")
-        ckpt = Checkpointer(directory)
+        ckpt = run_checkpointer(workdir, self.config)
         try:
             self.step = ckpt.best_step() or ckpt.latest_step()
             if self.step is None:

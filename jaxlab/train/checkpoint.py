@@ -47,7 +47,12 @@ class Checkpointer:
                     keep_checkpoints_without_metrics=False,
                 )
             )
+        # best_fn too: without it orbax's `best_step()` silently returns the latest step.
+        best: dict[str, Any] = {}
+        if best_metric:
+            best = {"best_fn": lambda m: float(m[best_metric]), "best_mode": best_mode}
         options = ocp.CheckpointManagerOptions(
+            **best,
             preservation_policy=cm.AnyPreservationPolicy(policies),
             enable_async_checkpointing=async_save,
             cleanup_tmp_directories=True,
@@ -118,6 +123,17 @@ class Checkpointer:
         """Waits for pending saves and releases the manager."""
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def run_checkpointer(workdir: str, config: Any) -> Checkpointer:
+    """A read-side Checkpointer of a run's `workdir/checkpoints` that knows the run's
+    `best_metric` / `best_mode`, so that `best_step()` is the best kept step, not the
+    latest."""
+    return Checkpointer(
+        os.path.join(workdir, "checkpoints"),
+        best_metric=config.get("best_metric") or None,
+        best_mode=config.get("best_mode", "max"),
+    )
 
 
 def variables_of(raw_state: dict[str, PyTree]) -> dict[str, PyTree]:

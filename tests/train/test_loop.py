@@ -198,11 +198,14 @@ def test_keeps_latest_and_best_checkpoints(tiny_config, tmp_path):
     train_and_evaluate(tiny_config, workdir)
     evals = {r["step"]: r["eval/accuracy"] for r in rows(workdir, "eval/")}
     worst = {s for s in evals if evals[s] == min(evals.values())}
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-    kept = ckpt.all_steps()
+    ckpt = Checkpointer(
+        os.path.join(workdir, "checkpoints"), best_metric="accuracy", best_mode="min"
+    )
+    kept, best = ckpt.all_steps(), ckpt.best_step()
     ckpt.close()
     assert 30 in kept and len(kept) == 2  # the latest, and the best by the metric
     assert set(kept) - {30} <= worst and min(kept) < 30
+    assert best == min(kept)  # not the latest
 
 
 def test_window_metrics_are_fetched_later_without_waiting(tiny_config, tmp_path):
