@@ -143,7 +143,7 @@ def test_model_name_override_replaces_the_completed_fields():
 
 IN_PROCESS = {
     "dataset": (("dataset", "name"), "imagenet9", "unknown dataset 'imagenet9'; valid choices"),
-    "task": (("task", "name"), "gan", "unknown task 'gan'; valid choices"),
+    "task": (("task", "name"), "gann", "unknown task 'gann'; valid choices"),
     "optimizer": (("optimizer", "name"), "adamx", "unknown optimizer 'adamx'; valid choices"),
     "schedule": (("schedule", "name"), "warm", "unknown schedule 'warm'; valid choices"),
     "parallel": (("parallel", "mode"), "tpu", "unknown parallel mode 'tpu'; valid choices"),
