@@ -17,48 +17,21 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config, finish_config, parse_variants
-
-VARIANTS = ("", "variational", "smoke", "variational,smoke")
+from configs.gen_digits_realnvp import VARIANTS as VARIANTS  # the same documented arguments
+from configs.gen_digits_realnvp import digits_flow_config
+from jaxlab.config import finish_config, parse_variants
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config; `arg` selects the variants of the module docstring."""
     variants = parse_variants(arg, ("variational", "smoke"))
-    c = default_config()
-    c.dataset.name = "gen_digits"
-    c.dataset.eval_split = "validation"
-    c.dataset.shuffle_buffer = 1000
+    c = digits_flow_config(variants, num_train_steps=1000, eval_every_steps=500)
     c.model.name = "glow"
     c.model.num_scales = 2
     c.model.num_steps = 4
     c.model.hidden = 64
     c.model.mask_type = "channel"
     c.model.learned_prior = True
-    c.task.name = "flow"
-    c.task.dequantization = "variational" if "variational" in variants else "uniform"
-    c.task.sample_temperature = 1.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.grad_clip_norm = 100.0
-    c.schedule.name = "cosine"
-    c.batch_size = 100
-    c.eval_batch_size = 175
-    c.num_train_steps = 1000
-    c.log_every_steps = 100
-    c.eval_every_steps = 500
-    c.checkpoint_every_steps = 500
-    c.best_metric, c.best_mode = "loss", "min"
-    c.evaluators = {
-        "samples": {"num": 64, "every_steps": 500},
-        "temperatures": {"num": 8, "temperatures": (0.5, 0.7, 0.9, 1.0)},
-    }
     if "smoke" in variants:
         c.model.hidden, c.model.num_steps = 4, 1
-        c.batch_size, c.num_train_steps = 8, 2
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
-        c.evaluators = {
-            "samples": {"num": 4},
-            "temperatures": {"num": 4, "temperatures": (0.5, 1.0)},
-        }
     return finish_config(c)

@@ -25,18 +25,16 @@ from jaxlab.config import default_config, finish_config, parse_variants
 VARIANTS = ("", "variational", "smoke", "variational,smoke")
 
 
-def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config; `arg` selects the variants of the module docstring."""
-    variants = parse_variants(arg, ("variational", "smoke"))
+def digits_flow_config(
+    variants: set[str], num_train_steps: int, eval_every_steps: int
+) -> ml_collections.ConfigDict:
+    """The gen_digits flow recipe without the model section (shared with
+    configs/gen_digits_glow.py): the flow task, Adam with cosine decay, batch 100, sample and
+    temperature grids; `smoke` in `variants` shrinks the run (the caller shrinks its model)."""
     c = default_config()
     c.dataset.name = "gen_digits"
     c.dataset.eval_split = "validation"
     c.dataset.shuffle_buffer = 1000
-    c.model.name = "realnvp"
-    c.model.num_scales = 1
-    c.model.num_couplings = 4
-    c.model.mask_types = ("checkerboard", "channel")
-    c.model.hidden = 64
     c.task.name = "flow"
     c.task.dequantization = "variational" if "variational" in variants else "uniform"
     c.task.sample_temperature = 1.0
@@ -46,21 +44,33 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.schedule.name = "cosine"
     c.batch_size = 100
     c.eval_batch_size = 175
-    c.num_train_steps = 1200
+    c.num_train_steps = num_train_steps
     c.log_every_steps = 100
-    c.eval_every_steps = 400
-    c.checkpoint_every_steps = 400
+    c.eval_every_steps = c.checkpoint_every_steps = eval_every_steps
     c.best_metric, c.best_mode = "loss", "min"
     c.evaluators = {
-        "samples": {"num": 64, "every_steps": 400},
+        "samples": {"num": 64, "every_steps": eval_every_steps},
         "temperatures": {"num": 8, "temperatures": (0.5, 0.7, 0.9, 1.0)},
     }
     if "smoke" in variants:
-        c.model.hidden, c.model.num_couplings = 4, 1
         c.batch_size, c.num_train_steps = 8, 2
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
         c.evaluators = {
             "samples": {"num": 4},
             "temperatures": {"num": 4, "temperatures": (0.5, 1.0)},
         }
+    return c
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    """Returns the experiment config; `arg` selects the variants of the module docstring."""
+    variants = parse_variants(arg, ("variational", "smoke"))
+    c = digits_flow_config(variants, num_train_steps=1200, eval_every_steps=400)
+    c.model.name = "realnvp"
+    c.model.num_scales = 1
+    c.model.num_couplings = 4
+    c.model.mask_types = ("checkerboard", "channel")
+    c.model.hidden = 64
+    if "smoke" in variants:
+        c.model.hidden, c.model.num_couplings = 4, 1
     return finish_config(c)
