@@ -21,50 +21,18 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config, finish_config, parse_variants
+from configs.reverse_lstm_attention import get_config as reverse_lstm_attention
+from jaxlab.config import finish_config, parse_variants
 
 VARIANTS = ("", "len16", "smoke")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config; `arg` selects the variants (module docstring)."""
-    variants = parse_variants(arg, ("len16", "smoke"))
-    c = default_config()
-    c.dataset.name = "reverse"
-    c.dataset.seq_len = 16 if "len16" in variants else 30
-    c.dataset.min_len = c.dataset.seq_len
-    c.dataset.num_symbols = 10
-    c.model.name = "seq2seq_rnn"
-    c.model.embed_dim = 32
-    c.model.hidden = 128
+    """Returns the experiment config: the attention config's without attention, at length 30
+    unless `len16`; `arg` selects the variants (module docstring)."""
+    variants = parse_variants(arg, VARIANTS[1:])
+    c = reverse_lstm_attention("smoke" if "smoke" in variants else "")
     c.model.attention = "none"
-    c.task = ml_collections.ConfigDict()
-    c.task.name = "seq2seq"
-    c.task.training = "teacher_forcing"
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 3e-3
-    c.optimizer.grad_clip_norm = 1.0
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 100
-    c.batch_size = 128
-    c.eval_batch_size = 500
-    c.num_train_steps = 2000
-    c.log_every_steps = 100
-    c.eval_every_steps = 500
-    c.checkpoint_every_steps = 1000
-    c.best_metric = "exact_match"
-    c.best_mode = "max"
-    if "smoke" in variants:
-        c.dataset.seq_len = 6
-        c.dataset.min_len = 3
-        c.model.embed_dim = 8
-        c.model.hidden = 16
-        c.schedule.name = "constant"
-        c.schedule.warmup_steps = 0
-        c.batch_size = 8
-        c.eval_batch_size = 250
-        c.num_train_steps = 4
-        c.log_every_steps = 2
-        c.eval_every_steps = 4
-        c.checkpoint_every_steps = 4
+    if "smoke" not in variants and "len16" not in variants:
+        c.dataset.seq_len = c.dataset.min_len = 30
     return finish_config(c)

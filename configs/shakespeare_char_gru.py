@@ -24,47 +24,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config, finish_config, parse_variants
-
-VARIANTS = ("", "smoke")
+from configs.shakespeare_char_lstm import VARIANTS as VARIANTS  # the same documented arguments
+from configs.shakespeare_char_lstm import get_config as shakespeare_char_lstm
+from jaxlab.config import finish_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
-    variants = parse_variants(arg, ("smoke",))
-    c = default_config()
-    c.dataset.name = "shakespeare_char"
-    c.dataset.seq_len = 128
-    c.task = ml_collections.ConfigDict({"name": "language_model"})  # no classification keys
-    c.model.name = "rnn_lm"
+    """Returns the experiment config: the LSTM config's with GRU cells; `arg == 'smoke'`
+    gives a tiny run for tests."""
+    c = shakespeare_char_lstm(arg)
     c.model.cell = "gru"
-    c.model.embed_dim = 128
-    c.model.hidden_size = 256
-    c.model.num_layers = 2
-    c.model.dropout = 0.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 2e-3
-    c.optimizer.b2 = 0.99
-    c.optimizer.grad_clip_norm = 1.0
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 100
-    c.schedule.alpha = 0.1
-    c.batch_size = 32
-    c.eval_batch_size = 64
-    c.num_train_steps = 1000
-    c.log_every_steps = 50
-    c.eval_every_steps = 500
-    c.checkpoint_every_steps = 250
-    c.best_metric = "loss"
-    c.best_mode = "min"
-    if "smoke" in variants:
-        c.dataset.seq_len = 16
-        c.model.embed_dim = c.model.hidden_size = 16
-        c.model.num_layers = 1
-        c.schedule.name = "constant"
-        c.schedule.warmup_steps = 0
-        c.batch_size = 8
-        c.eval_batch_size = 1024
-        c.num_train_steps = 4
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
     return finish_config(c)
