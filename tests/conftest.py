@@ -19,6 +19,22 @@ os.environ.setdefault(
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# The tests compile far more than they compute (tiny shapes, a few steps). LLVM's
+# optimization of XLA's CPU code is a third of the suite's CPU time and buys nothing at these
+# sizes, so the tests (and their subprocesses) skip it. Scripts and training runs keep XLA's
+# default. Set JAXLAB_TESTS_XLA_OPT=1 to test with it.
+NO_BACKEND_OPT = "--xla_backend_optimization_level=0"
+if os.environ.get("JAXLAB_TESTS_XLA_OPT") != "1":
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {NO_BACKEND_OPT}".strip()
+
+
+def merged_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with `env` on top; XLA_FLAGS are joined, not replaced (a
+    subprocess asking for 8 host devices keeps the tests' other XLA flags)."""
+    merged = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    if env and "XLA_FLAGS" in env and os.environ.get("XLA_FLAGS"):
+        merged["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} {env['XLA_FLAGS']}"
+    return merged
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +72,7 @@ def run_script(
     module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """Runs `python -m module args...` from the repository root and captures its output."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    full_env = merged_env(env)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,

@@ -1,5 +1,7 @@
 """The vision experiment configs: the CIFAR ResNet recipe of He et al. (2016) as written, every
-digits variant builds, and resnet20 and plain20 train on digits from their configs."""
+digits variant builds. What they reach on digits is measured, not tested (README "Vision
+experiments": resnet20 99.17%, plain20 97.78% with the Run commands there); their smoke
+runs are in tests/test_configs.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import tensorflow_datasets as tfds
 
 from jaxlab.optim import create_schedule
 from jaxlab.optim.optimizers import resolved_weight_decay_type
-from jaxlab.train import train_and_evaluate
 from jaxlab.train.setup import build_experiment
 
 DEGRADATION = ("cifar10_resnet20", "cifar10_resnet56", "cifar10_plain20", "cifar10_plain56")
@@ -77,23 +78,6 @@ def test_digits_long_is_the_digits_schedule_stretched(name):
     assert (long.num_train_steps, tuple(long.schedule.boundaries)) == (960, (480, 720))
     with pytest.raises(ValueError, match="digits,long"):
         get_config(name, "long")
-
-
-@pytest.mark.slow
-# plain20 trains too (96.7% at 120 steps), but its compiled run costs as much as resnet20's;
-# its config smoke in tests/test_configs.py keeps it running.
-@pytest.mark.parametrize(("name", "bound"), [("cifar10_resnet20", 0.9)])
-def test_resnet20_and_plain20_train_on_digits(name, bound, data_dir, tmp_path):
-    """The digits variants, shortened to 120 steps with the same schedule shape (rate / 10 at
-    half and three quarters of the run), about 20 s each on 2 CPU cores. Measured: resnet20
-    98.6%, plain20 96.7% (the full 320 steps: 99.2%, 97.8%; README "Vision experiments")."""
-    c = get_config(name, "digits")
-    c.dataset.data_dir = data_dir
-    c.num_train_steps = 120
-    c.schedule.boundaries = (60, 90)
-    c.eval_every_steps = c.checkpoint_every_steps = 0
-    metrics = train_and_evaluate(c, str(tmp_path / name))
-    assert metrics["accuracy"] > bound, metrics
 
 
 @pytest.mark.parametrize("name", ("imagenet_resnet50", "imagenet_vit_b16"))

@@ -1,5 +1,7 @@
-"""Eve and ESGD train the digits conv net to >= 97% test accuracy from the config alone
-(configs/digits_optimizers.py, the full recipe)."""
+"""Eve trains the digits conv net to >= 97% test accuracy from the config alone
+(configs/digits_optimizers.py, the full recipe). ESGD's 98.06% is measured, not tested (its
+Hessian-vector products make the run three times as long; README "Measurements"); its
+update is checked against the reference in tests/optim."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def optimizer_config(arg: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["eve", "esgd"])
+@pytest.mark.parametrize("name", ["eve"])
 def test_reaches_97_percent_on_digits(name, data_dir, tmp_path):
     config = optimizer_config(name)
     config.dataset.data_dir = data_dir
