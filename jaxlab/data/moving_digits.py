@@ -308,11 +308,13 @@ class MovingDigits(ArraySource):
     ) -> Iterator[Batch]:
         """Batch s: rows of epoch s // steps' permutation, each cut to T frames by the
         temporal draws of (seed, s), then spatially augmented (see the module docstring)."""
-        from jaxlab.data.augment import parse_augment
-
         arrays = self.examples(config.dataset.train_split)
         frames = temporal_options(config)[0]
-        ops = tuple(parse_augment(config.dataset.augment)) if config.dataset.augment else ()
+        ops = ()
+        if config.dataset.augment.strip(", "):  # TensorFlow is imported only for ops
+            from jaxlab.data.augment import parse_augment
+
+            ops = tuple(parse_augment(config.dataset.augment))
         steps, batch = self.steps_per_epoch(config, info), config.batch_size
         rows = np.arange(process_index, batch, process_count)
         step = start_step
