@@ -117,18 +117,21 @@ def render_clips(
     digits = glyph_labels[choice].astype(np.int32)
     labels = np.take_along_axis(digits, np.argmin(distance, -1), axis=1)  # [N, T]
     corners = np.rint(positions).astype(np.int64)
-    frames = np.zeros((num_clips, num_frames, CANVAS, CANVAS))
-    for n in range(num_clips):
-        for t in range(num_frames):
-            if dropped[n, t]:
-                frames[n, t] = noise[n, t]
-                continue
-            for d in range(NUM_DIGITS):
-                y, x = corners[n, t, d]
-                window = frames[n, t, y : y + GLYPH, x : x + GLYPH]
-                np.maximum(window, glyphs[choice[n, d]], out=window)
+    clips = np.empty((num_clips, num_frames, CANVAS, CANVAS), np.uint8)
+    clips[dropped] = np.rint(noise[dropped] * 255)
+    clean_n, clean_t = np.nonzero(~dropped)  # the clean frames, in the order of clips[~dropped]
+    frames = np.zeros((len(clean_n), CANVAS, CANVAS))
+    index = np.arange(len(clean_n))
+    for d in range(NUM_DIGITS):
+        y, x = corners[clean_n, clean_t, d].T
+        glyph = glyphs[choice[clean_n, d]]  # [M, 8, 8]
+        for i in range(GLYPH):  # each pixel of the glyph, pasted into every frame at once
+            for j in range(GLYPH):
+                pixels = (index, y + i, x + j)
+                frames[pixels] = np.maximum(frames[pixels], glyph[:, i, j])
+    clips[~dropped] = np.rint(frames * 255)
     return {
-        "clip": np.rint(frames * 255).astype(np.uint8)[..., None],
+        "clip": clips[..., None],
         "label": labels.astype(np.int32),
         "positions": positions,
         "digits": digits,
