@@ -24,9 +24,9 @@ the nearest digit's class, so:
   the 2x speed of frame skipping), and
   the same memory keeps its predictions from flipping back and forth.
 
-So a recurrent head measurably helps: a frame-by-frame classifier is capped at about
-0.7 + 0.3 / 10 of the per-frame accuracy, and it flips its prediction into and out of
-every dropped frame.
+So a recurrent head measurably helps: a frame-by-frame classifier's per-frame accuracy is
+at most about 0.7 x its clean-frame accuracy + 0.3 x chance, and it flips its prediction
+into and out of every dropped frame.
 
 Temporal augmentation (train only, config `dataset.temporal`): `frames` T (2 to 16);
 `skip_prob`: the probability that a train clip takes every second stored frame (a 2x
