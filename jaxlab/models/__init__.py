@@ -411,3 +411,8 @@ _REGISTRY["glow"] = Glow
 from jaxlab.models.pixelcnn import PixelCNN  # noqa: E402
 
 _REGISTRY["pixelcnn"] = PixelCNN
+from jaxlab.models.video import VideoClassifier  # noqa: E402
+
+_REGISTRY["video_cnn"] = P(VideoClassifier, head="none")  # frame by frame
+_REGISTRY["video_cnn_lstm"] = P(VideoClassifier, head="lstm")
+_REGISTRY["video_cnn_gru"] = P(VideoClassifier, head="gru")

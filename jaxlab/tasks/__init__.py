@@ -26,6 +26,7 @@ from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 from jaxlab.tasks.vae import make_vae_task
+from jaxlab.tasks.video_frames import make_video_frames_task
 from jaxlab.tasks.word2vec import make_word2vec_task
 
 TaskFactory = Callable[[TaskSetup], Task]
@@ -47,6 +48,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
+    "video_frames": make_video_frames_task,
 }
 
 __all__ = [
