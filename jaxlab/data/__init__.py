@@ -31,6 +31,7 @@ from jaxlab.data.features import KINDS, DatasetInfo, Feature
 from jaxlab.data.gen_digits import GEN_DIGITS_SOURCES
 from jaxlab.data.generated import GENERATED_SOURCES
 from jaxlab.data.mnist1d import MNIST1D_SOURCES
+from jaxlab.data.pk_sampler import PK_SOURCES
 from jaxlab.data.registry import (
     DataSource,
     TrainIterator,
@@ -58,6 +59,7 @@ for _name, _source in {
     **WORD2VEC_SOURCES,
     **SEQ_TASK_SOURCES,
     **GEN_DIGITS_SOURCES,
+    **PK_SOURCES,
 }.items():
     register_dataset(_name, _source)
 

@@ -18,6 +18,7 @@ from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
+from jaxlab.tasks.metric_learning import make_metric_learning_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pixelcnn import make_pixelcnn_task
@@ -47,6 +48,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
+    "metric_learning": make_metric_learning_task,
 }
 
 __all__ = [
