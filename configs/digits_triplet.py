@@ -10,7 +10,17 @@ Recipe: an MLP (64 -> 256 -> 256 -> D) trained with the triplet loss (margin 0.2
         (dataset.pk_classes), Adam lr 1e-3 with a cosine decay, 3000 steps.
 Target: D = 2 beats NCA's 0.695 (PCA 0.523, LDA 0.659); D = 32 reaches >= 0.97 (kNN on
         the raw 64-D pixels: 0.987).
-Result: RESULT_PLACEHOLDER
+Result: kNN (k=3) test accuracy on the NCA example's split, 2026-12-03, 2 CPU cores shared
+        with other jobs (load ~20): D = 32 (Run 1): 0.980 (Recall@1 0.982), about 4 min
+        wall; D = 2 (Run 2, `dim2`): 0.930 (Recall@1 0.892), about 3.5 min wall;
+        `dim2,random`: 0.903 (Recall@1 0.845). Both targets met. The references, from
+        `python -m scripts.metric_baselines --dims 2,32` (StandardScaler + reducer, as the
+        example): raw 64-D pixels 0.987; 2-D PCA 0.523, LDA 0.659, NCA 0.695; 32-D PCA
+        0.968, 9-D LDA 0.963, 32-D NCA 0.976. `python -m scripts.embed --workdir W --knn3`
+        gives the same 0.930 with scikit-learn's KNeighborsClassifier(3) on the 2-D run.
+        Batch-hard mining starts collapsed (train mean_distance 0.02-0.04, every anchor
+        active, for the first ~300 steps of the 2-D run) and then spreads the classes
+        round the unit circle (mean_distance 1.2, docs/images/metric_digits_triplet_2d.png).
 Variants (the argument, combinable with commas):
   dim2       a 2-D embedding (the default is 32-D).
   random     random triplets (one per anchor, one forward pass of 3B images) instead of

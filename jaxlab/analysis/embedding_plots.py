@@ -74,7 +74,9 @@ def scatter_2d(
         sel = labels == cls
         ax.scatter(points[sel, 0], points[sel, 1], s=6, color=cmap(i % cmap.N), label=str(cls))
     ax.legend(markerscale=2, fontsize=7, loc="best", ncols=2)
-    ax.set_title(title or f"{method} of {np.asarray(features).shape[1]}-D features")
+    dim = np.asarray(features).reshape(len(labels), -1).shape[1]
+    ax.set_title(title or (f"{dim}-D features" if method == "none" else f"{method} of {dim}-D"))
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
