@@ -28,7 +28,9 @@ Train metrics: `loss`, and the collapse monitors `mean_distance` (the mean pairw
 distance of the batch's normalized loss vectors: 0 when the embedding has collapsed) and
 `active_fraction` (the fraction of triplets, anchors or pairs with a positive loss; a
 collapsed embedding has every triplet active at loss = margin). Eval metrics on each eval
-batch (masked): the batch-all `loss` and `mean_distance`.
+batch (masked, weighted by its real examples): the batch-hard `loss` (whatever the train
+sampling: it needs [B, B] memory where batch-all and semi-hard need [B, B, B], too much for
+eval batches of hundreds) and `mean_distance`.
 
 Evaluators (`config.evaluators`): `knn` and `linear_probe` (from `RepresentationTask`) on
 `embed` (the normalized embedding, or the raw pre-head embedding with a projector head),
@@ -287,7 +289,7 @@ class MetricLearningTask(RepresentationTask, SupervisedTask):
     ) -> Metrics:  # fmt: skip
         _, z, _ = self._forward(apply_fn, params, model_state, batch["image"], ctx, False)
         valid = batch["mask"] > 0
-        loss, _ = lm.batch_all_triplet_loss(z, batch["label"], self.margin, valid)
+        loss, _ = lm.batch_hard_triplet_loss(z, batch["label"], self.margin, valid)
         n = jnp.sum(valid).astype(jnp.int32)
         weighted = lambda v: clu_metrics.Average(total=v * n, count=n)  # noqa: E731
         return {

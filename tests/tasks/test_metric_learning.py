@@ -207,7 +207,11 @@ def test_strong_augment_translates_by_at_most_the_shift_without_jitter():
 def experiments():
     """(task, compiled train step) of the smoke config: batch-hard mining with a projector
     head, and random triplets with augmented positives."""
-    from jaxlab.train.setup import build_experiment
+    import optax
+
+    from jaxlab.tasks import Optimizer, TaskSetup, get_task
+
+    adam = Optimizer(tx=optax.adam(1e-2), schedule=optax.constant_schedule(1e-2))
 
     out = {}
     for sampling, head in (("batch_hard", (6, 5)), ("random", ())):
@@ -215,7 +219,15 @@ def experiments():
         config.task.sampling, config.task.projector_dims = sampling, head
         config.task.embedding_dim = 4
         config.task.augment_positives = sampling == "random"
-        task = build_experiment(config).task
+        setup = TaskSetup(
+            config=config,
+            info=data.get_dataset_info(config),
+            num_train_steps=12,
+            steps_per_epoch=44,
+            axis_name=None,
+            optimizers={"default": adam},
+        )
+        task = get_task(setup)
         out[sampling] = (task, jax.jit(task.train_step))
     return out
 
