@@ -46,6 +46,7 @@ import optax
 
 from jaxlab import data
 from jaxlab.config import ConfigError, check_choice, check_positive
+from jaxlab.models import build_model
 from jaxlab.tasks.base import PyTree, Task, TaskSetup
 from jaxlab.tasks.evaluators import EvalContext, EvalResult, Evaluator
 
@@ -72,6 +73,55 @@ class RepresentationTask(Task):
             "knn": make_knn_evaluator,
             "linear_probe": make_linear_probe_evaluator,
         }
+
+
+# --- helpers the representation tasks share -------------------------------------------------
+
+
+def check_task_options(
+    task_name: str, options: ml_collections.ConfigDict, known: tuple[str, ...]
+) -> None:
+    """ConfigError naming the first key of `config.task` that task `task_name` does not read
+    (a misspelt option would otherwise be ignored), with the valid keys."""
+    unknown = sorted(set(options) - {"name", *known})
+    if unknown:
+        raise ConfigError(
+            f"task {task_name!r} has no option task.{unknown[0]}; valid: "
+            f"{', '.join(f'task.{k}' for k in known)}"
+        )
+
+
+def build_encoder(setup: TaskSetup, feature_dim: int, bn_axis_name: str | None = None) -> Any:
+    """The zoo model `config.model` with `num_classes = feature_dim`: its classifier layer
+    becomes the linear map to the representation (`bn_axis_name` where it has that field)."""
+    config = setup.config
+    return build_model(
+        config.model.name,
+        {k: v for k, v in config.model.to_dict().items() if k != "name"},
+        num_classes=feature_dim,
+        bn_axis_name=bn_axis_name,
+    )
+
+
+def apply_variables(
+    apply_fn: Callable[..., Any],
+    variables: Mapping[str, PyTree],
+    x: Any,
+    *,
+    train: bool,
+    rng: jax.Array | None = None,
+) -> tuple[Any, dict[str, PyTree]]:
+    """(output, new non-param collections) of `apply_fn(variables, x, train=train)`: in
+    training mode every collection but 'params' is mutable (batch statistics update) and
+    dropout draws from `rng`; in inference mode nothing changes."""
+    state = {k: v for k, v in variables.items() if k != "params"}
+    if not train:
+        return apply_fn(variables, x, train=False), state
+    rngs = {"dropout": rng} if rng is not None else {}
+    if not state:
+        return apply_fn(variables, x, train=True, rngs=rngs), {}
+    out, new_state = apply_fn(variables, x, train=True, rngs=rngs, mutable=list(state))
+    return out, dict(new_state)
 
 
 # --- features of a split --------------------------------------------------------------------
