@@ -28,6 +28,7 @@ DIGITS_TEST_EXAMPLES = 360
 # Generated in memory (no TFDS, no mock data): the size of each split.
 OFFLINE_SPLIT_SIZES = {"gen_digits": {"train": 1000, "validation": 350, "test": 447}}
 OFFLINE_SPLIT_SIZES["moving_digits"] = {"train": 1600, "test": 400}
+OFFLINE_SPLIT_SIZES["nca_digits"] = {"train": 898, "test": 899}
 
 
 def load_config(name: str, arg: str | None = None):

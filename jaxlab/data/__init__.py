@@ -32,6 +32,7 @@ from jaxlab.data.gen_digits import GEN_DIGITS_SOURCES
 from jaxlab.data.generated import GENERATED_SOURCES
 from jaxlab.data.mnist1d import MNIST1D_SOURCES
 from jaxlab.data.moving_digits import MOVING_DIGITS_SOURCES
+from jaxlab.data.pk_sampler import PK_SOURCES
 from jaxlab.data.registry import (
     DataSource,
     TrainIterator,
@@ -60,6 +61,7 @@ for _name, _source in {
     **SEQ_TASK_SOURCES,
     **GEN_DIGITS_SOURCES,
     **MOVING_DIGITS_SOURCES,
+    **PK_SOURCES,
 }.items():
     register_dataset(_name, _source)
 

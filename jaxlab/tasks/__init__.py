@@ -13,17 +13,21 @@ from jaxlab.config import check_choice
 from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.cpc import make_cpc_task
 from jaxlab.tasks.diffusion import make_diffusion_task
 from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
 from jaxlab.tasks.masked_lm import make_masked_lm_task
+from jaxlab.tasks.metric_learning import make_metric_learning_task
+from jaxlab.tasks.moco import make_moco_task
 from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pixelcnn import make_pixelcnn_task
 from jaxlab.tasks.pointer import make_pointer_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
+from jaxlab.tasks.simclr import make_simclr_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 from jaxlab.tasks.vae import make_vae_task
 from jaxlab.tasks.video_frames import make_video_frames_task
@@ -49,6 +53,11 @@ _REGISTRY: dict[str, TaskFactory] = {
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
     "video_frames": make_video_frames_task,
+    # representation learning
+    "simclr": make_simclr_task,
+    "moco": make_moco_task,
+    "cpc": make_cpc_task,
+    "metric_learning": make_metric_learning_task,
 }
 
 __all__ = [
