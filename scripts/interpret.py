@@ -69,6 +69,30 @@ def options_from_flags(values: flags.FlagValues):  # noqa: ANN201 - an Options
     return options
 
 
+class _LazySink:
+    """A FigureSink created at the first figure, so that input rejected by the methods'
+    preflight leaves no `interpret/` folder behind."""
+
+    def __init__(self, outdir: str) -> None:
+        self.outdir = outdir
+        self._sink = None
+        self.paths: list[str] = []
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - forwards to the FigureSink
+
+        from jaxlab.analysis.interpret.figures import FigureSink
+
+        if self._sink is None:
+            self._sink = FigureSink(self.outdir)
+            self.paths = self._sink.paths
+        return getattr(self._sink, name)
+
+    def close(self) -> None:
+        """Closes the sink if one was created."""
+        if self._sink is not None:
+            self._sink.close()
+
+
 def main(argv: list[str]) -> dict:
     """Parses `argv` (argv[0] the program), runs the methods; bad input exits 2."""
     values = define_flags(flags.FlagValues())
@@ -94,7 +118,6 @@ def main(argv: list[str]) -> dict:
         fail(str(e))
     import_tensorflow_quietly()
     from jaxlab.analysis.interpret import Context, run_methods
-    from jaxlab.analysis.interpret.figures import FigureSink
     from jaxlab.analysis.interpret.loading import load_run, split_arrays
 
     start = time.time()
@@ -109,7 +132,7 @@ def main(argv: list[str]) -> dict:
         flush=True,
     )
     outdir = os.path.join(values.workdir, "interpret")
-    sink = FigureSink(outdir)
+    sink = _LazySink(outdir)
     ctx = Context(
         run.probe,
         images,

@@ -54,7 +54,9 @@ def parse_methods(spec: str) -> list[str]:
 
 
 def run_methods(ctx: Context, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Runs the methods `names` in order, printing progress; returns their numbers."""
+    """Runs the methods `names` in order, printing progress; returns their numbers.
+    Raises ConfigError before the first figure where the model cannot serve a method."""
+    methods.preflight(ctx, list(names))
     results = {}
     for i, name in enumerate(names):
         ctx.log(f"[{i + 1}/{len(names)}] {name}")

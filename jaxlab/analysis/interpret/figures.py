@@ -30,7 +30,8 @@ def rescale(x: np.ndarray) -> np.ndarray:
 
 
 def grid_figure(rows: Sequence[Sequence[Cell]], title: str, row_labels: Sequence[str] = ()):  # noqa: ANN201 - a matplotlib Figure
-    """A figure with one subplot per cell (rows may differ in length), axes hidden."""
+    """A figure with one subplot per cell (rows may differ in length), axes hidden; cell
+    images hold values in [0, 1] (pixels, or maps scaled by the caller)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +50,7 @@ def grid_figure(rows: Sequence[Sequence[Cell]], title: str, row_labels: Sequence
                 ax.axis("off")
                 continue
             image, cmap, label = row[c]
-            ax.imshow(image, cmap=cmap, interpolation="nearest")
+            ax.imshow(image, cmap=cmap, interpolation="nearest", vmin=0.0, vmax=1.0)
             ax.set_title(label, fontsize=7)
         if r < len(row_labels):
             axes[r, 0].set_ylabel(row_labels[r], fontsize=8)

@@ -66,7 +66,10 @@ def attacks(ctx: Context) -> dict[str, Any]:
             for p, y_, c in zip(ctx.pixels(x), y, clean_pred, strict=True)
         ],
         [(p, _cmap(p), f"pred {c}") for p, c in zip(ctx.pixels(adv), adv_pred, strict=True)],
-        [(rescale(d.mean(-1)), "RdBu_r", "x' - x") for d in adv - x],
+        [
+            (0.5 + 0.5 * d.mean(-1) / max(np.abs(d).max(), 1e-12), "RdBu_r", "x' - x")
+            for d in adv - x
+        ],
     ]
     ctx.sink.save(
         "fgsm_examples",

@@ -143,12 +143,37 @@ def _conv_layers(ctx: Context) -> list:
     return convs
 
 
+def _patch_layer(ctx: Context) -> tuple[int, Any]:
+    """(layer index, info) of `--layer`, with `--channel` checked against its width."""
+    o = ctx.options
+    convs = _conv_layers(ctx)
+    if not 0 <= o.layer < len(convs):
+        raise ConfigError(
+            f"--layer must be in 0..{len(convs) - 1} (the conv layers), got {o.layer}"
+        )
+    index, info = convs[o.layer]
+    if not 0 <= o.channel < info.output_shape[-1]:
+        raise ConfigError(f"--channel must be in 0..{info.output_shape[-1] - 1}, got {o.channel}")
+    return index, info
+
+
+def preflight(ctx: Context, names: list[str]) -> None:
+    """ConfigError, before any figure is written, where the model cannot serve a method:
+    no conv layer for activations / patches, `--layer` / `--channel` out of range."""
+    if "activations" in names:
+        _conv_layers(ctx)
+    if "patches" in names:
+        _patch_layer(ctx)
+
+
 def activations(ctx: Context) -> dict[str, Any]:
     """The first eval image's activation maps: a row per conv layer, up to 16 channels."""
     rows, labels = [], []
     for index, info in _conv_layers(ctx):
         out = np.asarray(ctx.probe.layer_output(ctx.images[:1], index))[0]
-        rows.append([(out[..., c], "viridis", f"ch {c}") for c in range(min(16, out.shape[-1]))])
+        rows.append(
+            [(rescale(out[..., c]), "viridis", f"ch {c}") for c in range(min(16, out.shape[-1]))]
+        )
         labels.append("/".join(info.path))
     image = ctx.pixels(ctx.images[:1])[0]
     rows.insert(0, [(image, _cmap(image), f"label {ctx.labels[0]}")])
