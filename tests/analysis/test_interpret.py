@@ -282,15 +282,15 @@ def test_script_draws_figures_and_numbers_of_a_trained_workdir(tiny_config, tmp_
     assert not (tmp_path / "run" / "interpret").exists()
     results = main(
         ["interpret", f"--workdir={workdir}", "--num_eval=24", "--num_images=3",
-         "--method=filters,saliency,attacks", "--epsilons=0,0.2", "--pgd_steps=2"]
+         "--method=saliency,filters,integrated_gradients", "--ig_steps=4"]
     )  # fmt: skip
     out = capsys.readouterr().out
-    assert "[3/3] attacks" in out and "wrote 4 figures" in out
+    assert "[3/3] integrated_gradients" in out and "wrote 3 figures" in out
     names = sorted(p.name for p in (tmp_path / "run" / "interpret").glob("*.png"))
-    assert names == ["attack_accuracy.png", "fgsm_examples.png", "filters.png", "saliency.png"]
+    assert names == ["filters.png", "integrated_gradients.png", "saliency.png"]
     saved = json.loads((tmp_path / "run" / "interpret" / "results.json").read_text())
-    assert saved["attacks"] == results["attacks"]
-    assert results["attacks"]["fgsm"][0] == results["attacks"]["noise"][0]  # eps 0: clean
+    assert saved["integrated_gradients"] == pytest.approx(results["integrated_gradients"])
+    assert saved["filters"]["num_filters"] == 8  # the tiny config's first conv width
     assert any(
         p.name.startswith("events.out.tfevents") for p in (tmp_path / "run" / "interpret").iterdir()
     )
