@@ -13,6 +13,11 @@ from jaxlab.config import check_choice
 from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.classic import (
+    make_knn_task,
+    make_linear_svm_task,
+    make_softmax_regression_task,
+)
 from jaxlab.tasks.diffusion import make_diffusion_task
 from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
@@ -47,6 +52,10 @@ _REGISTRY: dict[str, TaskFactory] = {
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
+    # classic classifiers
+    "knn": make_knn_task,
+    "linear_svm": make_linear_svm_task,
+    "softmax_regression": make_softmax_regression_task,
 }
 
 __all__ = [
