@@ -1,4 +1,4 @@
-"""TITLE on the offline digits (pixels in [0, 1]),
+"""TITLE on the offline digits (pixels standardized),
 trained by the loop; compared with scikit-learn's SKLEARN on the same split.
 
 Run:    python -m scripts.train --config configs/digits_softmax.py --workdir runs/digits_softmax
@@ -20,7 +20,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     variants = parse_variants(arg, ("smoke",))
     c = default_config()
     c.dataset.name = "digits"
-    c.dataset.normalize = False
     c.model.name = "linear"
     c.task = ml_collections.ConfigDict({"name": "softmax_regression"})
     c.optimizer.name = "sgd"

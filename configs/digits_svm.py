@@ -1,4 +1,4 @@
-"""TITLE on the offline digits (pixels in [0, 1]),
+"""TITLE on the offline digits (pixels standardized),
 trained by the loop; compared with scikit-learn's SKLEARN on the same split.
 
 Run:    python -m scripts.train --config configs/digits_svm.py --workdir runs/digits_svm
@@ -20,12 +20,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     variants = parse_variants(arg, ("smoke",))
     c = default_config()
     c.dataset.name = "digits"
-    c.dataset.normalize = False
     c.model.name = "linear"
     c.task = ml_collections.ConfigDict({"name": "linear_svm"})
     c.optimizer.name = "sgd"
     c.optimizer.momentum = 0.9
-    c.optimizer.learning_rate = 0.01
+    c.optimizer.learning_rate = 0.02
     c.optimizer.weight_decay = 1e-4  # the L2 penalty (biases exempt)
     c.schedule.name = "cosine"
     c.batch_size = 64
