@@ -8,7 +8,9 @@
 3. the learning-rate range test (`scripts/lr_find.py`'s, in `--workdir/lr_find`), naming the
    rate where the loss falls fastest (`--lr_steps 0` skips it).
 
-Writes sanity.json and sanity.png (the overfit curve and the range test) into --workdir.
+First prints the activation and gradient statistics per layer at init (mean, std, dead
+ReLUs; `jaxlab.analysis.init_stats`) and plots them to init_stats.png. Writes sanity.json
+and sanity.png (the overfit curve and the range test) into --workdir.
 Exit status 2 for bad input, 1 when a check fails.
 """
 
@@ -90,6 +92,15 @@ def main(argv: list[str]) -> None:
         fail(str(e))
     os.makedirs(f.workdir, exist_ok=True)
     verdicts = []
+    from jaxlab.analysis.init_stats import format_stats, plot_stats
+
+    print("0. activation and gradient statistics per layer at init", flush=True)
+    try:
+        stats = sanity.init_statistics(config)
+        print(format_stats(stats), flush=True)
+        plot_stats(stats, os.path.join(f.workdir, "init_stats.png"), config.model.name)
+    except ConfigError as e:
+        print(f"  skipped: {e}")
     print("1. initial loss", flush=True)
     for v in sanity.initial_loss_check(config):
         print("  " + v.format(), flush=True)

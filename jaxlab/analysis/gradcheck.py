@@ -15,9 +15,9 @@ drawn at random. Everything runs under `jax.enable_x64(True)`, a context manager
 64-bit mode never leaks into other code of the process.
 
 A wrong backward pass (a custom_vjp with a bad rule) shows up in every tensor upstream of
-it; `GradCheck.culprit` names the failing tensor closest to the output (the last failing
-one in the forward order of the parameters, which flax keeps as creation order): the wrong
-gradient enters between that tensor's layer and the next one.
+it; `GradCheck.culprit` names the layer of the failing tensor closest to the output (the
+last failing one in the forward order of the parameters, which flax keeps as creation
+order): the wrong gradient enters between that layer and the next one.
 
 jax has `jax.test_util.check_grads`, but it asserts on the whole function with a tolerance
 and names no tensor; this module reports per tensor, which is what the issue asks for.
@@ -74,9 +74,10 @@ class GradCheck:
 
     @property
     def culprit(self) -> str | None:
-        """The failing tensor closest to the output (None when all pass)."""
+        """The layer (module path) of the failing tensor closest to the output: the wrong
+        gradient enters right after it (None when all pass)."""
         failing = [r.path for r in self.rows if not r.passed]
-        return failing[-1] if failing else None
+        return failing[-1].rpartition("/")[0] or failing[-1] if failing else None
 
     def format(self) -> str:
         """A table: one line per tensor, then the verdict naming the culprit."""
@@ -93,7 +94,7 @@ class GradCheck:
             bad = sum(not r.passed for r in self.rows)
             lines.append(
                 f"FAIL: {bad} tensor(s) above {self.tolerance:g}; the wrong gradient enters "
-                f"at {self.culprit} (the failing tensor closest to the output)"
+                f"right after layer {self.culprit} (the failing layer closest to the output)"
             )
         return "\n".join(lines)
 

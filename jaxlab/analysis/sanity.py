@@ -212,3 +212,16 @@ def lr_verdict(result: dict[str, Any], config_lr: float) -> Verdict:
         config_lr <= hi and config_lr >= low / 10,
         f"loss falls fastest at {hi:.3g}; use {low:.3g}..{base:.3g}; the config's {config_lr:g} is {where}",
     )
+
+
+def init_statistics(config: ml_collections.ConfigDict) -> list:
+    """`jaxlab.analysis.init_stats.layer_statistics` of the config's model at init on its
+    first train batch (tasks with a `model` and 'image' inputs)."""
+    from jaxlab.analysis.init_stats import layer_statistics
+
+    exp, task, state, batches = _setup(config, 1)
+    if not hasattr(task, "model") or "image" not in batches[0]:
+        raise ConfigError(f"task {task.name!r} has no image model to inspect")
+    return layer_statistics(
+        task.model, task.variables(state), jnp.asarray(batches[0]["image"]), jnp.asarray(batches[0]["label"])
+    )
