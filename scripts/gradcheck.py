@@ -32,7 +32,8 @@ def main(argv: list[str]) -> None:
     names = list(TINY_ZOO) if f.models == "all" else [n for n in f.models.split(",") if n]
     unknown = [n for n in names if n not in TINY_ZOO]
     if unknown or not names:
-        fail(f"unknown model {unknown[0] if unknown else ''!r}; valid choices: all, {', '.join(TINY_ZOO)}")
+        bad = unknown[0] if unknown else ""
+        fail(f"unknown model {bad!r}; valid choices: all, {', '.join(TINY_ZOO)}")
     if f.coords < 1 or f.tolerance <= 0:
         fail("--coords must be >= 1 and --tolerance > 0")
     failed = []
@@ -49,7 +50,10 @@ def main(argv: list[str]) -> None:
             print(result.format())
         if not result.passed:
             failed.append(name)
-    print(f"{len(names) - len(failed)}/{len(names)} models pass" + (f"; failing: {', '.join(failed)}" if failed else ""))
+    print(
+        f"{len(names) - len(failed)}/{len(names)} models pass"
+        + (f"; failing: {', '.join(failed)}" if failed else "")
+    )
     sys.exit(1 if failed else 0)
 
 

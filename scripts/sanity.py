@@ -118,7 +118,9 @@ def main(argv: list[str]) -> None:
 
         print(f"3. learning-rate range test ({f.lr_steps} steps)", flush=True)
         try:
-            lr = run_range_test(config, os.path.join(f.workdir, "lr_find"), f.min_lr, f.max_lr, f.lr_steps)
+            lr = run_range_test(
+                config, os.path.join(f.workdir, "lr_find"), f.min_lr, f.max_lr, f.lr_steps
+            )
             v = sanity.lr_verdict(lr, float(config.optimizer.learning_rate))
         except ConfigError as e:
             v = sanity.Verdict("learning rate", False, str(e))

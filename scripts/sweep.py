@@ -75,7 +75,10 @@ def main(argv: list[str]) -> None:
     _attach_workdirs(trials, short)
     if f.refine_trials:
         refined = sweep.refine_params(params, trials, f.mode, f.top)
-        print("stage 2 ranges: " + ", ".join(f"{p.key} in [{p.low:.4g}, {p.high:.4g}]" for p in refined))
+        print(
+            "stage 2 ranges: "
+            + ", ".join(f"{p.key} in [{p.low:.4g}, {p.high:.4g}]" for p in refined)
+        )
         long = objective(f.steps * f.refine_factor)
         more = sweep.run_search(
             long, sweep.random_points(refined, f.refine_trials, f.seed + 1),
@@ -102,8 +105,8 @@ def _check_keys(config_spec: str, keys: list[str]) -> None:
     """ConfigError naming the first swept key that the config does not have."""
     import ml_collections
 
-    from scripts.cli import _load_config_file
     from jaxlab.config import ConfigError
+    from scripts.cli import _load_config_file
 
     config = _load_config_file(config_spec)
     for key in keys:

@@ -81,7 +81,9 @@ def summarize_run(workdir: str, with_cost: bool = True) -> RunSummary:
     values = c[metric][1] if metric in c else np.array([])
     values = values[np.isfinite(values)]
     best = float(values.max() if mode == "max" else values.min()) if len(values) else math.nan
-    seconds = os.path.getmtime(metrics_path) - os.path.getmtime(os.path.join(workdir, "config.json"))
+    seconds = os.path.getmtime(metrics_path) - os.path.getmtime(
+        os.path.join(workdir, "config.json")
+    )
     params, flops = model_cost(config) if with_cost else (None, None)
     if config.task.get("name") == "knn":
         params, flops = None, None
@@ -128,8 +130,8 @@ def plot_runs(workdirs: Sequence[str], names: Sequence[str], path: str) -> None:
     )
     keys = [k for k in keys if all(k in c for c in all_curves)][:3]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        for c, name in zip(all_curves, names):
+    for ax, key in zip(axes[0], keys, strict=False):
+        for c, name in zip(all_curves, names, strict=False):
             ax.plot(*c[key], label=name, marker="." if key.startswith("eval") else None)
         ax.set_title(key)
         ax.set_xlabel("step")

@@ -133,8 +133,8 @@ def check_gradients(
         leaves = jax.tree_util.tree_flatten_with_path(params)[0]
         sorted_paths = [_path_name(p) for p, _ in leaves]
         sizes_sorted = [int(np.size(a)) for _, a in leaves]
-        offsets = dict(zip(sorted_paths, np.cumsum([0] + sizes_sorted)[:-1]))
-        sizes = dict(zip(sorted_paths, sizes_sorted))
+        offsets = dict(zip(sorted_paths, np.cumsum([0] + sizes_sorted)[:-1], strict=False))
+        sizes = dict(zip(sorted_paths, sizes_sorted, strict=False))
         paths = _forward_order(params, sorted_paths)
         rng = np.random.default_rng(seed)
         chosen: list[np.ndarray] = []
@@ -153,7 +153,7 @@ def check_gradients(
 
         num = np.asarray(jax.jit(lambda ids: jax.lax.map(numeric, ids))(index))
     rows, at = [], 0
-    for path, picked in zip(paths, chosen):
+    for path, picked in zip(paths, chosen, strict=False):
         n = len(picked)
         g_num, g_ana = num[at : at + n], analytic[picked]
         at += n
@@ -227,9 +227,8 @@ def check_model(
     `kwargs` go to `check_gradients`)."""
     with jax.enable_x64(True):
         xs = [_to64(x) for x in inputs]
-        variables = model.init(
-            {"params": jax.random.key(seed), "dropout": jax.random.key(seed + 1)}, *xs, train=False
-        )
+        keys = {"params": jax.random.key(seed), "dropout": jax.random.key(seed + 1)}
+        variables = jax.jit(lambda k, *a: model.init(k, *a, train=False))(keys, *xs)
         variables = jax.tree.map(_to64, dict(variables))
     loss = model_loss(model, variables, inputs, train=train, seed=seed)
     return check_gradients(loss, variables["params"], seed=seed, **kwargs)
@@ -265,12 +264,24 @@ TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
         {"num_classes": 3, "width": 2, "fc_width": 4, "classifier": "gap"},
         _images(32),
     ),
-    "googlenet": ("googlenet", {"num_classes": 3, "dropout": 0.0, "aux_logits": False}, _images(32)),
+    "googlenet": (
+        "googlenet",
+        {"num_classes": 3, "dropout": 0.0, "aux_logits": False},
+        _images(32),
+    ),
     "resnet20": ("resnet20", {"num_classes": 3, "width": 2, "depth": 8}, _images(8)),
     "resnet50": ("resnet50", {"num_classes": 3, "width": 2}, _images(32)),
     "preact_resnet18": ("preact_resnet18", {"num_classes": 3, "width": 2}, _images(32)),
-    "densenet121": ("densenet121", {"num_classes": 3, "growth_rate": 2, "stem": "cifar"}, _images(8)),
-    "mobilenet_v1": ("mobilenet_v1", {"num_classes": 3, "width_multiplier": 0.125, "stem": "cifar"}, _images(8)),
+    "densenet121": (
+        "densenet121",
+        {"num_classes": 3, "growth_rate": 2, "stem": "cifar"},
+        _images(8),
+    ),
+    "mobilenet_v1": (
+        "mobilenet_v1",
+        {"num_classes": 3, "width_multiplier": 0.125, "stem": "cifar"},
+        _images(8),
+    ),
     "mobilenet_v2": (
         "mobilenet_v2",
         {"num_classes": 3, "width_multiplier": 0.125, "stem": "cifar", "dropout": 0.0},
@@ -278,21 +289,51 @@ TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
     ),
     "vit": (
         "vit",
-        {"num_classes": 3, "patch_size": 4, "hidden_size": 8, "depth": 1, "num_heads": 2, "mlp_dim": 8},
+        {
+            "num_classes": 3,
+            "patch_size": 4,
+            "hidden_size": 8,
+            "depth": 1,
+            "num_heads": 2,
+            "mlp_dim": 8,
+        },
         _images(8),
     ),
     "mlp_mixer": (
         "mlp_mixer",
-        {"num_classes": 3, "patch_size": 4, "hidden_size": 8, "depth": 1, "tokens_mlp_dim": 4, "channels_mlp_dim": 8},
+        {
+            "num_classes": 3,
+            "patch_size": 4,
+            "hidden_size": 8,
+            "depth": 1,
+            "tokens_mlp_dim": 4,
+            "channels_mlp_dim": 8,
+        },
         _images(8),
     ),
     "transformer": (
         "transformer",
-        {"vocab_size": 11, "d_model": 8, "num_heads": 2, "num_layers": 1, "mlp_dim": 8, "dropout": 0.0, "max_len": 8},
+        {
+            "vocab_size": 11,
+            "d_model": 8,
+            "num_heads": 2,
+            "num_layers": 1,
+            "mlp_dim": 8,
+            "dropout": 0.0,
+            "max_len": 8,
+        },
         _seq2seq,
     ),
-    "gpt": ("gpt", {"vocab_size": 11, "num_layers": 1, "num_heads": 2, "d_model": 8, "block_size": 8}, _tokens()),
-    "rnn_lm": ("rnn_lm", {"vocab_size": 11, "embed_dim": 4, "hidden_size": 6, "num_layers": 1}, _tokens()),
+    "gpt": (
+        "gpt",
+        {"vocab_size": 11, "num_layers": 1, "num_heads": 2, "d_model": 8, "block_size": 8},
+        _tokens(),
+    ),
+    "rnn_lm": (
+        "rnn_lm",
+        {"vocab_size": 11, "embed_dim": 4, "hidden_size": 6, "num_layers": 1},
+        _tokens(),
+    ),
     "rnn_classifier": (
         "rnn_classifier",
         {"num_classes": 3, "vocab_size": 11, "embed_dim": 4, "hidden_size": 6, "cell": "gru"},
@@ -305,22 +346,53 @@ TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
     ),
     "bert": (
         "bert",
-        {"vocab_size": 11, "hidden_size": 8, "depth": 1, "num_heads": 2, "mlp_dim": 8, "max_len": 8, "dropout": 0.0},
+        {
+            "vocab_size": 11,
+            "hidden_size": 8,
+            "depth": 1,
+            "num_heads": 2,
+            "mlp_dim": 8,
+            "max_len": 8,
+            "dropout": 0.0,
+        },
         _tokens(),
     ),
     "transformer_xl": (
         "transformer_xl",
-        {"vocab_size": 11, "d_model": 8, "num_heads": 2, "head_dim": 4, "d_inner": 8, "depth": 1, "mem_len": 4},
+        {
+            "vocab_size": 11,
+            "d_model": 8,
+            "num_heads": 2,
+            "head_dim": 4,
+            "d_inner": 8,
+            "depth": 1,
+            "mem_len": 4,
+        },
         _tokens(),
     ),
     "xlnet": (
         "xlnet",
-        {"vocab_size": 11, "d_model": 8, "num_heads": 2, "head_dim": 4, "d_inner": 8, "depth": 1, "max_len": 8},
+        {
+            "vocab_size": 11,
+            "d_model": 8,
+            "num_heads": 2,
+            "head_dim": 4,
+            "d_inner": 8,
+            "depth": 1,
+            "max_len": 8,
+        },
         _tokens(),
     ),
     "unet": (
         "unet",
-        {"channels": 4, "channel_mults": (1, 2), "num_res_blocks": 1, "attention_resolutions": (4,), "num_groups": 2, "dropout": 0.0},
+        {
+            "channels": 4,
+            "channel_mults": (1, 2),
+            "num_res_blocks": 1,
+            "attention_resolutions": (4,),
+            "num_groups": 2,
+            "dropout": 0.0,
+        },
         _unet,
     ),
 }

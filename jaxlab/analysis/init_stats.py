@@ -53,13 +53,18 @@ def layer_statistics(
     and gradient stds of `loss_fn(model(x), labels)` (softmax cross entropy with `labels`,
     random ones by default) in eval mode."""
     _, state = model.apply(
-        variables, x, train=False, capture_intermediates=lambda m, name: _is_kernel_layer(m) and name == "__call__",
+        variables,
+        x,
+        train=False,
+        capture_intermediates=lambda m, name: _is_kernel_layer(m) and name == "__call__",
         mutable=["intermediates"],
     )
     captured = state["intermediates"]
     flat = {
         "/".join(k[:-1]): v[0]
-        for k, v in jax.tree_util.tree_flatten_with_path(captured, is_leaf=lambda t: isinstance(t, tuple))[0]
+        for k, v in jax.tree_util.tree_flatten_with_path(
+            captured, is_leaf=lambda t: isinstance(t, tuple)
+        )[0]
         for k in [tuple(getattr(p, "key", str(p)) for p in k)]
     }
     names = list(flat)

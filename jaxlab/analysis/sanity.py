@@ -124,9 +124,15 @@ def initial_loss_check(
     else:
         if task.name == "linear_svm":
             margin = float(c.task.get("margin", 1.0))
-            expected, what = (num_classes - 1) * margin, f"(C-1)*margin = {(num_classes - 1) * margin:.4f}"
+            expected, what = (
+                (num_classes - 1) * margin,
+                f"(C-1)*margin = {(num_classes - 1) * margin:.4f}",
+            )
         else:
-            expected, what = math.log(num_classes), f"ln({num_classes}) = {math.log(num_classes):.4f}"
+            expected, what = (
+                math.log(num_classes),
+                f"ln({num_classes}) = {math.log(num_classes):.4f}",
+            )
         rel = (loss - expected) / expected
         if abs(rel) <= tolerance:
             msg, ok = f"{loss:.4f} vs {what}: ok (chance-level predictions at init)", True
@@ -150,7 +156,8 @@ def initial_loss_check(
             "weight decay",
             penalty > 0,
             f"loss + wd/2*||W||^2 with wd={wd:g}: {loss + penalty:.4f} "
-            f"({'rises' if penalty > 0 else 'does NOT rise: no tensor is decayed'} by {penalty:.4g})",
+            f"({'rises' if penalty > 0 else 'does NOT rise: no tensor is decayed'} "
+            f"by {penalty:.4g})",
         )
     )
     return out
@@ -169,7 +176,9 @@ def overfit_check(
     if "accuracy" not in task.eval_metric_names:
         raise ConfigError(f"task {task.name!r} reports no accuracy to overfit")
     train = jax.jit(task.train_step)
-    evaluate = jax.jit(lambda s, b: task.eval_step(s, b, task.init_eval_carry(s, b), _step_ctx(task, 0, 0))[1])
+    evaluate = jax.jit(
+        lambda s, b: task.eval_step(s, b, task.init_eval_carry(s, b), _step_ctx(task, 0, 0))[1]
+    )
     eval_batches = [{**b, "mask": np.ones(len(b["label"]), np.float32)} for b in batches]
     curve: dict[str, list[float]] = {"step": [], "loss": [], "accuracy": []}
     first = last = None
@@ -184,17 +193,28 @@ def overfit_check(
             first = loss if first is None else first
             last = loss
             if not math.isfinite(loss):
-                return Verdict("overfit", False, f"loss non-finite at step {step}: lower the learning rate"), curve
+                return Verdict(
+                    "overfit", False, f"loss non-finite at step {step}: lower the learning rate"
+                ), curve
             if acc >= target:
                 n = len(batches) * len(batches[0]["label"])
-                return Verdict("overfit", True, f"{acc:.1%} train accuracy on {n} examples after {step} steps"), curve
+                return Verdict(
+                    "overfit", True, f"{acc:.1%} train accuracy on {n} examples after {step} steps"
+                ), curve
         if step < max_steps:
             state, _ = train(state, batches[step % len(batches)], _step_ctx(task, c.seed, step))
     if last >= 0.9 * first:
-        why = "the loss barely moved: learning rate too low, or gradients do not reach the weights (run scripts/gradcheck.py)"
+        why = (
+            "the loss barely moved: learning rate too low, or gradients do not reach the "
+            "weights (run scripts/gradcheck.py)"
+        )
     else:
-        why = "the loss falls but too slowly: raise the learning rate, train longer, or a bigger model"
-    return Verdict("overfit", False, f"{curve['accuracy'][-1]:.1%} < {target:.0%} after {max_steps} steps; {why}"), curve
+        why = "the loss falls too slowly: raise the learning rate, train longer, or a bigger model"
+    return Verdict(
+        "overfit",
+        False,
+        f"{curve['accuracy'][-1]:.1%} < {target:.0%} after {max_steps} steps; {why}",
+    ), curve
 
 
 def lr_verdict(result: dict[str, Any], config_lr: float) -> Verdict:
@@ -210,7 +230,8 @@ def lr_verdict(result: dict[str, Any], config_lr: float) -> Verdict:
     return Verdict(
         "learning rate",
         config_lr <= hi and config_lr >= low / 10,
-        f"loss falls fastest at {hi:.3g}; use {low:.3g}..{base:.3g}; the config's {config_lr:g} is {where}",
+        f"loss falls fastest at {hi:.3g}; use {low:.3g}..{base:.3g}; "
+        f"the config's {config_lr:g} is {where}",
     )
 
 
@@ -223,5 +244,8 @@ def init_statistics(config: ml_collections.ConfigDict) -> list:
     if not hasattr(task, "model") or "image" not in batches[0]:
         raise ConfigError(f"task {task.name!r} has no image model to inspect")
     return layer_statistics(
-        task.model, task.variables(state), jnp.asarray(batches[0]["image"]), jnp.asarray(batches[0]["label"])
+        task.model,
+        task.variables(state),
+        jnp.asarray(batches[0]["image"]),
+        jnp.asarray(batches[0]["label"]),
     )

@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -137,7 +136,11 @@ def run_search(
 
 
 def refine_params(
-    params: Sequence[Param], trials: Sequence[Trial], mode: str = "max", top: int = 3, widen: float = 0.25
+    params: Sequence[Param],
+    trials: Sequence[Trial],
+    mode: str = "max",
+    top: int = 3,
+    widen: float = 0.25,
 ) -> list[Param]:
     """Each range narrowed to the span of the `top` best trials' values, widened by `widen`
     of the span's width (in unit coordinates) on each side, within the original range."""
@@ -195,11 +198,13 @@ def plot_results(
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.2), squeeze=False)
-    for ax, p in zip(axes[0], params):
+    for ax, p in zip(axes[0], params, strict=False):
         for stage, color in (("short", "tab:blue"), ("long", "tab:red")):
             ts = [t for t in trials if t.stage == stage and not math.isnan(t.metric)]
             if ts:
-                ax.scatter([t.point[p.key] for t in ts], [t.metric for t in ts], c=color, label=stage, s=18)
+                ax.scatter(
+                    [t.point[p.key] for t in ts], [t.metric for t in ts], c=color, label=stage, s=18
+                )
         if p.log:
             ax.set_xscale("log")
         ax.set_xlabel(p.key)
@@ -245,7 +250,10 @@ def train_objective(
 
     def objective(point: Point) -> float:
         workdir = os.path.join(out_dir, f"trial_{next(counter):03d}_{steps}steps")
-        args = [f"--config.{p.key}={int(point[p.key]) if p.integer else repr(point[p.key])}" for p in params]
+        args = [
+            f"--config.{p.key}={int(point[p.key]) if p.integer else repr(point[p.key])}"
+            for p in params
+        ]
         cmd = [
             sys.executable, "-m", "scripts.train", "--config", config_spec, "--workdir", workdir,
             f"--config.num_train_steps={steps}", "--config.num_epochs=-1", *overrides, *args,

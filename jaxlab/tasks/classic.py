@@ -189,7 +189,9 @@ class KnnTask(Task):
         x = batch["image"].astype(jnp.float32).reshape(batch["image"].shape[0], -1)
         exclude = jnp.broadcast_to(~state.filled[None, :], (x.shape[0], self.memory_size))
         ks = self.ks if not self.k else (self.k,)
-        preds = knn_predict(x, state.memory, state.labels, ks, self.num_classes, self.metric, exclude)
+        preds = knn_predict(
+            x, state.memory, state.labels, ks, self.num_classes, self.metric, exclude
+        )
         pred = preds[jnp.argmax(jnp.asarray(ks) == carry)]
         weights = label_weights(batch, batch["label"], self.num_classes)
         return carry, {

@@ -57,7 +57,9 @@ def test_refined_ranges_close_in_on_the_best_trials_and_parallel_matches_sequent
     assert [t.metric for t in trials] == [t.metric for t in run_search(only_lr_matters, points)]
     (lr, wd) = refine_params([LR, WD], trials, "max", top=3)
     best = sort_trials(trials, "max")[:3]
-    assert lr.low <= min(t.point[LR.key] for t in best) and lr.high >= max(t.point[LR.key] for t in best)
+    assert lr.low <= min(t.point[LR.key] for t in best) and lr.high >= max(
+        t.point[LR.key] for t in best
+    )
     assert math.log(lr.high / lr.low) < math.log(LR.high / LR.low)
     assert lr.low <= 10**BEST_LOG_LR <= lr.high
     assert WD.low <= wd.low < wd.high <= WD.high
@@ -77,10 +79,17 @@ def test_results_table_sorted_by_metric_with_failures_last(tmp_path):
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("lr", "expected key=low:high"), ("lr=1:0.1", "need low < high"), ("lr=0:1:log", "low > 0"),
-     ("lr=1e-3:1:cube", "valid choices: log, lin, int"), ("lr=a:1", "expected numbers")],
+    [
+        ("lr", "expected key=low:high"),
+        ("lr=1:0.1", "need low < high"),
+        ("lr=0:1:log", "low > 0"),
+        ("lr=1e-3:1:cube", "valid choices: log, lin, int"),
+        ("lr=a:1", "expected numbers"),
+    ],
 )
 def test_bad_param_specs_are_refused(spec, message):
     with pytest.raises(ConfigError, match=message):
         Param.parse(spec)
-    assert Param.parse("model.width=4:64:int") == Param("model.width", 4, 64, log=False, integer=True)
+    assert Param.parse("model.width=4:64:int") == Param(
+        "model.width", 4, 64, log=False, integer=True
+    )

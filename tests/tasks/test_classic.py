@@ -39,8 +39,10 @@ def test_knn_predictions_equal_sklearn(digits, metric, p):
     from sklearn.neighbors import KNeighborsClassifier
 
     xt, yt, xs, ys = digits
-    preds = np.asarray(knn_predict(jnp.asarray(xs), jnp.asarray(xt), jnp.asarray(yt), (1, 5), 10, metric))
-    for row, k in zip(preds, (1, 5)):
+    preds = np.asarray(
+        knn_predict(jnp.asarray(xs), jnp.asarray(xt), jnp.asarray(yt), (1, 5), 10, metric)
+    )
+    for row, k in zip(preds, (1, 5), strict=False):
         ref = KNeighborsClassifier(k, p=p, algorithm="brute").fit(xt, yt).predict(xs)
         np.testing.assert_array_equal(row, ref)
 
@@ -62,7 +64,10 @@ def test_cross_validated_k_equals_sklearn_cross_val_score(digits):
 
 
 def _info() -> DatasetInfo:
-    features = {"image": Feature((8, 8, 1), "float32", "image"), "label": Feature((), "int32", "label")}
+    features = {
+        "image": Feature((8, 8, 1), "float32", "image"),
+        "label": Feature((), "int32", "label"),
+    }
     return DatasetInfo("digits", features, dict(features), 10, 300, 120)
 
 
@@ -105,7 +110,7 @@ def test_knn_task_memorizes_one_epoch_and_scores_like_sklearn(digits):
 
 def _course_hinge(scores: np.ndarray, labels: np.ndarray, margin: float) -> np.ndarray:
     out = np.zeros(len(labels))
-    for i, (s, y) in enumerate(zip(scores, labels)):
+    for i, (s, y) in enumerate(zip(scores, labels, strict=False)):
         for j in range(len(s)):
             if j != y:
                 out[i] += max(0.0, s[j] - s[y] + margin)
@@ -128,7 +133,9 @@ def test_svm_loss_is_the_course_sum_and_c_times_torch(margin):
     scores, labels = rng.normal(size=(16, 7)), rng.integers(0, 7, 16)
     got = np.asarray(multiclass_hinge_loss(jnp.asarray(scores), jnp.asarray(labels), margin))
     np.testing.assert_allclose(got, _course_hinge(scores, labels, margin), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got, 7 * _torch_multi_margin(scores, labels, margin), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got, 7 * _torch_multi_margin(scores, labels, margin), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
