@@ -5,8 +5,10 @@ its 1437 images: one epoch of 3 steps fills it).
 Run:    python -m scripts.train --config configs/digits_knn.py --workdir runs/digits_knn
 Smoke:  --config configs/digits_knn.py:smoke
 Variants: `l1` (L1 distance instead of L2).
-Result: equals scikit-learn's KNeighborsClassifier(k, p=2) on the same split and k
-(tests/tasks/test_classic.py checks the equality; see docs/sections/debug.md).
+Result: 98.61% test accuracy with k = 1 chosen by cross-validation (measured, 33 s wall),
+equal to scikit-learn's KNeighborsClassifier(1) on the same split and pixels (98.61%);
+tests/tasks/test_classic.py checks predictions and the cross-validated k against
+scikit-learn.
 """
 
 from __future__ import annotations

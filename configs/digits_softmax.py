@@ -1,9 +1,11 @@
-"""TITLE on the offline digits (pixels standardized),
-trained by the loop; compared with scikit-learn's SKLEARN on the same split.
+"""A linear classifier with the softmax loss (softmax regression) on the offline digits
+(pixels standardized), trained by the loop; compared with scikit-learn's LogisticRegression() on the same split.
 
 Run:    python -m scripts.train --config configs/digits_softmax.py --workdir runs/digits_softmax
 Smoke:  --config configs/digits_softmax.py:smoke
-Result: RESULT
+Result: 96.11% test accuracy (measured, 1100 steps, 2m35s wall on the shared 2-core
+        machine under heavy load); scikit-learn's LogisticRegression(max_iter=2000) on
+        pixels / 16: 96.67% (the issue's target: at least that minus 1 point, 95.67%).
 """
 
 from __future__ import annotations

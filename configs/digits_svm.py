@@ -1,9 +1,11 @@
-"""TITLE on the offline digits (pixels standardized),
-trained by the loop; compared with scikit-learn's SKLEARN on the same split.
+"""A linear classifier with the multiclass SVM loss (hinge, margin 1) on the offline
+digits (pixels standardized), trained by the loop; compared with scikit-learn's LinearSVC() on the same split.
 
 Run:    python -m scripts.train --config configs/digits_svm.py --workdir runs/digits_svm
 Smoke:  --config configs/digits_svm.py:smoke
-Result: RESULT
+Result: 96.39% test accuracy (measured, 1100 steps, 2m44s wall on the shared 2-core
+        machine under heavy load); scikit-learn's LinearSVC() on pixels / 16: 96.67%
+        (the issue's target: at least that minus 1 point, 95.67%).
 """
 
 from __future__ import annotations
