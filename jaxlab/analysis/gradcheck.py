@@ -188,25 +188,44 @@ def model_loss(
     """The loss `params -> sum_leaves <out, r> ` of `model` on `inputs` (a fixed random
     projection r of every float output, scaled to O(1)), in train mode with mutable
     batch statistics and fixed dropout keys (so it is deterministic). Float inputs and the
-    non-param collections are cast to float64 inside the check."""
+    non-param collections are cast to float64 inside the check. A model that casts its
+    output to float32 (the RNNs' logits) is checked on the float64 outputs of all its
+    layers (flax `capture_intermediates`) instead."""
     rest = {k: v for k, v in variables.items() if k != "params"}
     mutable = [k for k in rest if k != "intermediates"] if train else False
 
-    def loss(params: PyTree) -> jax.Array:
+    def forward(params: PyTree, capture: bool) -> Any:
         xs = [_to64(x) for x in inputs]
         state = jax.tree.map(_to64, rest)
         kwargs: dict[str, Any] = {"train": train}
         if train:
             kwargs["rngs"] = {"dropout": jax.random.key(seed + 1)}
-        if mutable:
-            kwargs["mutable"] = mutable
+        collections = list(mutable or []) + (["intermediates"] if capture else [])
+        if capture:
+            kwargs["capture_intermediates"] = True
+        if collections:
+            kwargs["mutable"] = collections
         out = model.apply({"params": params, **state}, *xs, **kwargs)
-        if mutable:
-            out = out[0]
+        if not collections:
+            return out
+        out, new_state = out
+        if not capture:
+            return out
+        # Every submodule's output, without the top-level module's own (cast) output.
+        sown = traverse_util.flatten_dict(dict(new_state["intermediates"]))
+        return [v for k, v in sown.items() if len(k) > 1]
+
+    def loss(params: PyTree) -> jax.Array:
+        out = forward(params, capture=False)
+        floats = [x for x in jax.tree.leaves(out) if jnp.issubdtype(x.dtype, jnp.floating)]
+        if any(x.dtype != jnp.float64 for x in floats):
+            # The model casts its output (e.g. logits to float32): project the float64
+            # outputs of its layers instead, so the check keeps float64 precision.
+            out = forward(params, capture=True)
         total = jnp.zeros((), jnp.float64)
         key = jax.random.key(seed + 2)
         for i, leaf in enumerate(jax.tree.leaves(out)):
-            if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            if not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype != jnp.float64:
                 continue
             r = jax.random.normal(jax.random.fold_in(key, i), leaf.shape, jnp.float64)
             total = total + jnp.sum(leaf * r) / np.sqrt(max(leaf.size, 1))

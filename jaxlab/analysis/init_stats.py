@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 PyTree = Any
 
@@ -59,14 +60,9 @@ def layer_statistics(
         capture_intermediates=lambda m, name: _is_kernel_layer(m) and name == "__call__",
         mutable=["intermediates"],
     )
-    captured = state["intermediates"]
-    flat = {
-        "/".join(k[:-1]): v[0]
-        for k, v in jax.tree_util.tree_flatten_with_path(
-            captured, is_leaf=lambda t: isinstance(t, tuple)
-        )[0]
-        for k in [tuple(getattr(p, "key", str(p)) for p in k)]
-    }
+    # flatten_dict keeps the dicts' insertion order: the order of the calls.
+    captured = traverse_util.flatten_dict(dict(state["intermediates"]))
+    flat = {"/".join(k[:-1]): v[0] for k, v in captured.items()}
     names = list(flat)
     if labels is None:
         out = model.apply(variables, x, train=False)
