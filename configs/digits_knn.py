@@ -38,6 +38,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
     if "smoke" in variants:
         c.batch_size = 60
+        c.task.ks, c.task.folds = (1, 3), 2
         c.num_train_steps = 2
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
     return finish_config(c)
