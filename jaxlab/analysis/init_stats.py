@@ -86,7 +86,7 @@ def layer_statistics(
         return loss_fn(logits, labels)
 
     deltas = {n: jnp.zeros_like(flat[n]) for n in names}
-    g_params, g_out = jax.grad(loss_of, argnums=(0, 1))(variables["params"], deltas)
+    g_params, g_out = jax.jit(jax.grad(loss_of, argnums=(0, 1)))(variables["params"], deltas)
     rows = []
     for n in names:
         a = np.asarray(flat[n], np.float64)
