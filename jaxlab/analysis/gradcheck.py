@@ -242,13 +242,23 @@ def check_model(
     seed: int = 0,
     **kwargs: Any,
 ) -> GradCheck:
-    """Initializes `model` on `inputs` and checks its parameters' gradients (`model_loss`;
-    `kwargs` go to `check_gradients`)."""
+    """Initializes `model` on `inputs`, adds N(0, 0.05^2) noise to every parameter (a
+    generic point: no zero-initialized head hiding the layers below) and checks the
+    gradients (`model_loss`; `kwargs` go to `check_gradients`)."""
     with jax.enable_x64(True):
         xs = [_to64(x) for x in inputs]
         keys = {"params": jax.random.key(seed), "dropout": jax.random.key(seed + 1)}
         variables = jax.jit(lambda k, *a: model.init(k, *a, train=False))(keys, *xs)
         variables = jax.tree.map(_to64, dict(variables))
+        # Check at a generic point near init: zero-initialized tensors (a ViT's head, some
+        # biases) would zero the gradients upstream and hide a wrong backward pass.
+        leaves, treedef = jax.tree.flatten(variables["params"])
+        keys = jax.random.split(jax.random.key(seed + 3), len(leaves))
+        noisy = [
+            p + 0.05 * jax.random.normal(k, p.shape, p.dtype)
+            for p, k in zip(leaves, keys, strict=True)
+        ]
+        variables["params"] = jax.tree.unflatten(treedef, noisy)
     loss = model_loss(model, variables, inputs, train=train, seed=seed)
     return check_gradients(loss, variables["params"], seed=seed, **kwargs)
 
