@@ -8,7 +8,8 @@ a one-model task (classification, linear_svm, softmax_regression, ...):
    decay in the optimizer, `optimizer.weight_decay` with `weight_decay_exclude`'s mask, so
    the penalty is computed here from the initial parameters) must be higher.
 2. `overfit_check`: a few fixed train batches, regularization off (weight decay, dropout,
-   label smoothing, mixup/cutmix, augmentation), trained until the train accuracy on them
+   label smoothing, mixup/cutmix, augmentation), at the config's peak rate held constant
+   (warmup kept), trained until the train accuracy on them
    reaches `target` (default 0.99); reports the steps needed, or a diagnosis.
 3. The learning-rate search is the existing range test (`jaxlab.analysis.lr_find`);
    `lr_verdict` names the rate and compares it with the config's.
@@ -171,7 +172,9 @@ def overfit_check(
     check_every: int = 10,
 ) -> tuple[Verdict, dict[str, list[float]]]:
     """Step 2 (see the module docstring): (verdict, {'step', 'loss', 'accuracy'} curve)."""
-    c = no_regularization(config)
+    # The config's peak rate held constant: a schedule sized for the real run (cosine over
+    # a smoke run's 4 steps) would stop the overfit early.
+    c = _config_copy(no_regularization(config), **{"schedule.name": "constant"})
     exp, task, state, batches = _setup(c, num_batches)
     if "accuracy" not in task.eval_metric_names:
         raise ConfigError(f"task {task.name!r} reports no accuracy to overfit")
