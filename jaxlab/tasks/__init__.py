@@ -14,6 +14,11 @@ from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
 from jaxlab.tasks.classification import make_classification_task
 from jaxlab.tasks.cpc import make_cpc_task
+from jaxlab.tasks.classic import (
+    make_knn_task,
+    make_linear_svm_task,
+    make_softmax_regression_task,
+)
 from jaxlab.tasks.diffusion import make_diffusion_task
 from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
@@ -58,6 +63,10 @@ _REGISTRY: dict[str, TaskFactory] = {
     "moco": make_moco_task,
     "cpc": make_cpc_task,
     "metric_learning": make_metric_learning_task,
+    # classic classifiers
+    "knn": make_knn_task,
+    "linear_svm": make_linear_svm_task,
+    "softmax_regression": make_softmax_regression_task,
 }
 
 __all__ = [
