@@ -12,13 +12,13 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
-from jaxlab.tasks.classification import make_classification_task
-from jaxlab.tasks.cpc import make_cpc_task
 from jaxlab.tasks.classic import (
     make_knn_task,
     make_linear_svm_task,
     make_softmax_regression_task,
 )
+from jaxlab.tasks.classification import make_classification_task
+from jaxlab.tasks.cpc import make_cpc_task
 from jaxlab.tasks.diffusion import make_diffusion_task
 from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
