@@ -411,3 +411,8 @@ _REGISTRY["glow"] = Glow
 from jaxlab.models.pixelcnn import PixelCNN  # noqa: E402
 
 _REGISTRY["pixelcnn"] = PixelCNN
+from jaxlab.models.captioning import CaptionAttention, CaptionRNN, CaptionTransformer  # noqa: E402
+
+_REGISTRY["caption_rnn"] = CaptionRNN
+_REGISTRY["caption_attention"] = CaptionAttention
+_REGISTRY["caption_transformer"] = CaptionTransformer
