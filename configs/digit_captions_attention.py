@@ -6,7 +6,7 @@ Smoke:  --config configs/digit_captions_attention.py:smoke
 Recipe: `caption_attention`: the encoder of digit_captions_rnn (25 regions of 32
         features), h_0 and c_0 from their mean, additive attention of width 64 with the
         sigmoid gate, LSTM of 64, deep output; the rest of digit_captions_rnn's recipe
-        (teacher forcing, Adam 3e-3, batch 64, 3,000 steps; the `captions` evaluator, which
+        (teacher forcing, Adam 3e-3, batch 64, 2,500 steps; the `captions` evaluator, which
         also writes the attention maps of the first 4 test images).
 Target: (issue 14) exact-caption accuracy and BLEU on the test split, greedy vs beam.
 Result: RESULT_ATT

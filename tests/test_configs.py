@@ -27,7 +27,7 @@ MOCK_EXAMPLES = 24  # per split, under tfds.testing.mock_data
 DIGITS_TEST_EXAMPLES = 360
 # Generated in memory (no TFDS, no mock data): the size of each split.
 OFFLINE_SPLIT_SIZES = {"gen_digits": {"train": 1000, "validation": 350, "test": 447}}
-OFFLINE_SPLIT_SIZES["digit_captions"] = {"train": 4000, "test": 500}
+OFFLINE_SPLIT_SIZES["digit_captions"] = {"train": 10_000, "test": 500}
 
 
 def load_config(name: str, arg: str | None = None):

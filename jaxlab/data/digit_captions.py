@@ -14,7 +14,7 @@ below; "an" before eight). Features:
     digit_captions  {'image': image (20, 20, 1) float32 in [0, 1] (the glyphs' pixel
                     counts 0..16 divided by 16, background 0), 'tokens': tokens (7,) int32
                     (the caption's word ids, EOS = 2, then PAD = 0)}, vocab_size 20.
-                    Splits 'train' 4,000 examples, 'test' 500, drawn from data seeds 21 and
+                    Splits 'train' 10,000 examples, 'test' 500, drawn from data seeds 21 and
                     22; train glyphs come from the first 1,500 images of `load_digits()`,
                     test glyphs from the other 297 (glyphs unseen in training).
 
@@ -47,7 +47,7 @@ VOCAB_SIZE = FIRST_SYMBOL + len(WORDS)
 RELATIONS = ("left of", "right of", "above", "below")
 MAX_WORDS = 6  # "a seven left of a two"
 TOKENS_LEN = MAX_WORDS + 1  # + EOS
-SIZES = {"train": 4000, "test": 500}
+SIZES = {"train": 10_000, "test": 500}
 DATA_SEEDS = {"train": 21, "test": 22}
 GLYPH_SPLIT = 1500  # load_digits() images [0, 1500) for train, the rest for test
 # The cell pairs sharing a row or a column: ((row, col), (row, col)).

@@ -14,12 +14,13 @@ Decoders, one step t (input word y_{t-1}, embedding E y):
     caption_rnn        (the recurrent captioning of Karpathy & Fei-Fei 2015 / Vinyals et al.
                        2015) the image vector a = [a_1; ...; a_HW] (`pool='flatten'`, the
                        CNN's "fc" input; 'mean': abar) initializes the state,
-                       h_0 = tanh(W_h a) (LSTM also c_0 = tanh(W_c a));
+                       h_0 = tanh(W_h LN(a)) (LSTM also c_0 = tanh(W_c LN(a)));
                        h_t = cell(h_{t-1}, E y); logits = W_o h_t. The image enters only
                        through h_0. (With the mean, "left of" and "right of" are nearly
                        indistinguishable: the mean forgets where the features were.)
     caption_attention  (show, attend and tell, Xu et al. 2015, soft attention) h_0, c_0 from
-                       abar as above; e_ti = v . tanh(W_a a_i + W_h h_{t-1}),
+                       abar as above (tanh of a Dense of its LayerNorm);
+                       e_ti = v . tanh(W_a a_i + W_h h_{t-1}),
                        alpha_t = softmax_i e_ti, z_t = beta_t sum_i alpha_ti a_i with the
                        gate beta_t = sigmoid(w_b . h_{t-1}) (section 4.2.1);
                        h_t = LSTM(h_{t-1}, [E y; z_t]);
@@ -91,8 +92,12 @@ def _regions(feature_map: jax.Array) -> jax.Array:
 
 
 def _init_carry(kind: str, hidden: int, pooled: jax.Array, dtype: Any) -> Any:
-    """The cell carry initialized from the pooled features: h_0 = tanh(W_h abar) (and for an
-    LSTM c_0 = tanh(W_c abar)); the Dense layers are created in the caller's scope."""
+    """The cell carry initialized from the pooled features: h_0 = tanh(W_h LN(a)) (and for an
+    LSTM c_0 = tanh(W_c LN(a))); the layers are created in the caller's scope. The
+    LayerNorm keeps the pre-activations O(1): without it the 800 flattened ReLU features
+    (CoordConv's included) saturate the tanh, h_0 comes out the same for every image and
+    the decoder learns only the grammar (measured: exact captions 0.4% after 2,500 steps)."""
+    pooled = nn.LayerNorm(epsilon=1e-5, dtype=dtype, name="norm")(pooled)
     h = jnp.tanh(nn.Dense(hidden, dtype=dtype, name="init_h")(pooled))
     if kind == "lstm":
         return jnp.tanh(nn.Dense(hidden, dtype=dtype, name="init_c")(pooled)), h

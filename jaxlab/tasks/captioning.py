@@ -140,12 +140,14 @@ def make_captioning_task(setup: TaskSetup) -> CaptioningTask:
 # ---- the captions evaluator --------------------------------------------------------------
 
 
-def attention_overlays(images: np.ndarray, attention: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """f32 [N, H, (L + 1) W, 3] in [0, 1]: per example the grey image, then per decoded
-    token (up to and incl. EOS; black panels after) the image dimmed to half with the step's
-    attention map [h * w] (a square grid, upsampled to H x W by repetition and scaled to
-    its maximum) in the red channel. ValueError when the maps are not square grids that
-    divide the image."""
+def attention_overlays(
+    images: np.ndarray, attention: np.ndarray, tokens: np.ndarray, scale: int = 1
+) -> np.ndarray:
+    """f32 [N, s H, s (L + 1) W, 3] in [0, 1] (s = `scale`, pixels repeated): per example
+    the grey image, then per decoded token (up to and incl. EOS; black panels after) the
+    image dimmed to half with the step's attention map [h * w] (a square grid, upsampled
+    to H x W by repetition and scaled to its maximum) in the red channel. ValueError when
+    the maps are not square grids that divide the image."""
     images = np.asarray(images, np.float32)
     n, height, width = images.shape[:3]
     steps, regions = attention.shape[1:]
@@ -164,7 +166,8 @@ def attention_overlays(images: np.ndarray, attention: np.ndarray, tokens: np.nda
     panels[:, 1:, ..., 0] = np.maximum(dim, maps)
     ended = np.cumsum(np.asarray(tokens) == EOS, axis=1) - (np.asarray(tokens) == EOS) > 0
     panels[:, 1:][ended] = 0.0
-    return panels.transpose(0, 2, 1, 3, 4).reshape(n, height, (steps + 1) * width, 3)
+    strip = panels.transpose(0, 2, 1, 3, 4).reshape(n, height, (steps + 1) * width, 3)
+    return np.repeat(np.repeat(strip, scale, axis=1), scale, axis=2)
 
 
 def make_captions_evaluator(task: CaptioningTask, setup: TaskSetup, options: Any) -> Any:
@@ -226,7 +229,7 @@ def make_captions_evaluator(task: CaptioningTask, setup: TaskSetup, options: Any
             images = {}
             if attention is not None and attention.ndim == 3:
                 images["attention"] = attention_overlays(
-                    first["image"], attention, outputs["greedy"][0][: len(attention)]
+                    first["image"], attention, outputs["greedy"][0][: len(attention)], scale=4
                 )
             return EvalResult(
                 scalars=scalars, images=images, texts={"examples": "\n\n".join(lines)}

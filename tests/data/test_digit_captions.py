@@ -89,7 +89,7 @@ def test_served_through_the_registry():
     data.validate_data_config(config)
     info = data.get_dataset_info(config)
     assert info.vocab_size == dc.VOCAB_SIZE == 20
-    assert (info.num_train_examples, info.num_eval_examples) == (4000, 500)
+    assert (info.num_train_examples, info.num_eval_examples) == (10_000, 500)
     batch = next(data.create_eval_iterator(config, info, process_index=0, process_count=1))
     assert batch["image"].shape == (128, 20, 20, 1) and batch["tokens"].shape == (128, 7)
     served = dc.digit_captions_split("test")

@@ -154,6 +154,8 @@ def test_attention_overlays_upsample_each_step_map():
     assert step0[0, 0, 0] == 0.5 and step0[0, 0, 1] == 0.5 and step0[0, 1, 0] == 0.0
     np.testing.assert_array_equal(out[0, :2, 8:10, 0], 1.0)  # step 1 (EOS) is drawn
     assert not out[0, :, 12:].any()  # after EOS: black
+    big = captioning.attention_overlays(images, attention, tokens, scale=2)
+    np.testing.assert_array_equal(big[:, ::2, ::2], out)
     with pytest.raises(ValueError, match="no square grid"):
         captioning.attention_overlays(images, np.zeros((1, 3, 3)), tokens)
 
