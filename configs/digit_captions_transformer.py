@@ -10,7 +10,11 @@ Recipe: `caption_transformer`: the encoder of digit_captions_rnn, its regions pr
         warm-up steps, batch 64; 1,200 steps (7.7 epochs), evals at 600 and 1,200; the
         `captions` evaluator).
 Target: (issue 14) exact-caption accuracy and BLEU on the test split, greedy vs beam.
-Result: RESULT_TF
+Result: on the 500 test captions after the 1,200 steps: greedy 77.6% exact captions (BLEU
+        87.1), beam 4 78.4% (BLEU 87.5), sampling at temperature 1 70.6% (BLEU 82.6); token
+        accuracy 95.9%, train token accuracy 99.2% (45.4% exact, BLEU 66.8 at step 600).
+        9.3 minutes wall (first step at 162 s, 3.7 steps/s) on the 2 shared CPU cores under
+        a load of 23-27, measured with the Run command.
 Variants (the argument):
   smoke   a tiny model and 4 steps, for tests.
 """
