@@ -11,12 +11,14 @@ Recipe: `caption_rnn`: conv 16 - pool - conv 32 - pool - conv 32 on the image an
         `captions` evaluator (greedy, beam 4 with alpha 0.6, sampling at temperature 1) on
         the 500 test captions (glyphs unseen in training).
 Target: (issue 14) exact-caption accuracy and BLEU on the test split, greedy vs beam.
-Result: not measured in its final form. The run of this recipe before the LayerNorm on
-        the flattened features (jaxlab.models.captioning._init_carry) stayed on the grammar
-        plateau: 0.4% exact captions greedy (BLEU 8.4), 0.8% beam 4 (BLEU 14.4) after
-        2,500 steps, token accuracy 64% (the words that do not depend on the image): the
-        tanh of the 800 unnormalized features saturated and h_0 was the same for every
-        image (its std across images 1e-7). There was no time left for the fixed run.
+Result: FAILS the target: it stays on the grammar plateau. On the 500 test captions after
+        the 2,500 steps: greedy 0.4% exact captions (BLEU 8.4), beam 4 0.4% (BLEU 11.5),
+        sampling 1.2% (BLEU 11.5); token accuracy 64%, i.e. only the words that do not
+        depend on the image. 7.7 minutes wall on the 2 shared CPU cores (load ~25),
+        measured with the Run command. Without the LayerNorm on the image vector, the same
+        (0.4% / 0.8%), with h_0 equal for every image. Open: conditioning only through h_0
+        does not train the CNN from scratch here; feeding the image vector as the first
+        input (Vinyals et al.) or a pre-trained encoder (`init_from`) is the next try.
 Variants (the argument):
   smoke   a tiny model and 4 steps, for tests.
 """
