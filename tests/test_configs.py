@@ -29,6 +29,7 @@ DIGITS_TEST_EXAMPLES = 360
 OFFLINE_SPLIT_SIZES = {"gen_digits": {"train": 1000, "validation": 350, "test": 447}}
 OFFLINE_SPLIT_SIZES["moving_digits"] = {"train": 1600, "test": 400}
 OFFLINE_SPLIT_SIZES["nca_digits"] = {"train": 898, "test": 899}
+OFFLINE_SPLIT_SIZES["digit_captions"] = {"train": 10_000, "test": 500}
 
 
 def load_config(name: str, arg: str | None = None):

@@ -99,3 +99,8 @@ __all__ = [
     "steps_per_epoch",
     "validate_data_config",
 ]
+
+from jaxlab.data.digit_captions import DIGIT_CAPTIONS_SOURCES  # noqa: E402
+
+for _name, _source in DIGIT_CAPTIONS_SOURCES.items():
+    register_dataset(_name, _source)

@@ -416,3 +416,8 @@ from jaxlab.models.video import VideoClassifier  # noqa: E402
 _REGISTRY["video_cnn"] = P(VideoClassifier, head="none")  # frame by frame
 _REGISTRY["video_cnn_lstm"] = P(VideoClassifier, head="lstm")
 _REGISTRY["video_cnn_gru"] = P(VideoClassifier, head="gru")
+from jaxlab.models.captioning import CaptionAttention, CaptionRNN, CaptionTransformer  # noqa: E402
+
+_REGISTRY["caption_rnn"] = CaptionRNN
+_REGISTRY["caption_attention"] = CaptionAttention
+_REGISTRY["caption_transformer"] = CaptionTransformer

@@ -96,3 +96,7 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
+
+from jaxlab.tasks.captioning import make_captioning_task  # noqa: E402
+
+_REGISTRY["captioning"] = make_captioning_task
