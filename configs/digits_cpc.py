@@ -15,8 +15,9 @@ Target: issue 13 asks CPC for the InfoNCE loss with a W_k per step (no probe num
 Result: linear probe 0.9472, kNN 0.9278 at step 300 (eval InfoNCE 4.316, contrastive
         accuracy 0.096 among the 3240 patches of the 360 test images; train 0.24 among
         1152). The random-init network (:random): probe 0.9222, kNN 0.8611 (+2.5 and +6.7
-        points after training). Below the raw-pixel logistic regression (0.967): CPC's features here are 3x3 grids of 4x4 patches of an 8x8
-        digit, and the issue sets no CPC number. 11m15s wall for the Run command, of which
+        points after training). Below the raw-pixel logistic regression (0.967): CPC's
+        features here come from 3x3 grids of 4x4 patches of an 8x8 digit, and the issue
+        sets no CPC number. 11m15s wall for the Run command, of which
         1m28s of CPU (2 CPU cores shared by ~9 jobs, load 20-28, 2026-12-03).
 Variants (the argument, comma-separated):
   random  the baseline: every parameter frozen at its random init (30 steps that only
