@@ -16,7 +16,8 @@ Target (published linear-evaluation numbers):
           are common (UNVERIFIED: recalled, not checked against a source here).
 Result: not measured (no accelerator, no CIFAR-10 offline).
 Variants:
-  smoke   2 steps of a 4-wide ResNet-18 on batches of 8, a queue of 16, for tests.
+  smoke   2 steps of a 4/8-wide small_cnn standing in for ResNet-18 on batches of 8, a
+          queue of 16, for tests (mock data).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from jaxlab.nn.recurrent import Recurrent
 def patch_grid(images: jax.Array, patch_size: int, stride: int) -> jax.Array:
     """[B, Gh, Gw, p, p, C]: the p x p patches of `images` [B, H, W, C] at `stride`, in
     row-major grid order (Gh = (H - p) // stride + 1, likewise Gw)."""
+    images = jnp.asarray(images)
     b, h, w, c = images.shape
     gh, gw = (h - patch_size) // stride + 1, (w - patch_size) // stride + 1
     rows = (jnp.arange(gh) * stride)[:, None] + jnp.arange(patch_size)[None, :]  # [Gh, p]
