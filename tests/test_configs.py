@@ -109,7 +109,7 @@ def test_config_runs_a_few_steps(name, data_dir, tmp_path):
         # of correct answers). Other tasks weight their metrics by tokens or pixels.
         correct = metrics["accuracy"] * eval_examples
         assert correct == pytest.approx(round(correct), abs=1e-3), metrics
-    if config.dataset.name == "digits":
+    if config.dataset.name == "digits" and config.task.name == "classification":
         assert metrics["accuracy"] > 0.2, metrics  # learning within a few steps: chance is 0.1
     rows = read_metrics(os.path.join(workdir, METRICS_FILE))
     # Every task logs some train metrics (a GAN has no single 'loss').

@@ -27,6 +27,7 @@ a pipeline is built.
 from typing import Any
 
 from jaxlab.data.corpora import CORPUS_SOURCES
+from jaxlab.data.digit_captions import DIGIT_CAPTIONS_SOURCES
 from jaxlab.data.features import KINDS, DatasetInfo, Feature
 from jaxlab.data.gen_digits import GEN_DIGITS_SOURCES
 from jaxlab.data.generated import GENERATED_SOURCES
@@ -62,6 +63,7 @@ for _name, _source in {
     **GEN_DIGITS_SOURCES,
     **MOVING_DIGITS_SOURCES,
     **PK_SOURCES,
+    **DIGIT_CAPTIONS_SOURCES,
 }.items():
     register_dataset(_name, _source)
 
@@ -99,8 +101,3 @@ __all__ = [
     "steps_per_epoch",
     "validate_data_config",
 ]
-
-from jaxlab.data.digit_captions import DIGIT_CAPTIONS_SOURCES  # noqa: E402
-
-for _name, _source in DIGIT_CAPTIONS_SOURCES.items():
-    register_dataset(_name, _source)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
+from jaxlab.tasks.captioning import make_captioning_task
 from jaxlab.tasks.classic import (
     make_knn_task,
     make_linear_svm_task,
@@ -57,7 +58,9 @@ _REGISTRY: dict[str, TaskFactory] = {
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
+    # dense and temporal vision
     "video_frames": make_video_frames_task,
+    "captioning": make_captioning_task,
     # representation learning
     "simclr": make_simclr_task,
     "moco": make_moco_task,
@@ -96,7 +99,3 @@ def get_task(setup: TaskSetup) -> Task:
     """Builds the task named by `setup.config.task.name`; ConfigError lists the names."""
     check_choice("task", setup.config.task.name, list_tasks())
     return _REGISTRY[setup.config.task.name](setup)
-
-from jaxlab.tasks.captioning import make_captioning_task  # noqa: E402
-
-_REGISTRY["captioning"] = make_captioning_task
