@@ -27,6 +27,14 @@ from jaxlab.tasks.sequence_classification import make_sequence_classification_ta
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
 from jaxlab.tasks.vae import make_vae_task
 from jaxlab.tasks.word2vec import make_word2vec_task
+from jaxlab.tasks.byol import make_byol_task
+from jaxlab.tasks.dino import make_dino_task
+from jaxlab.tasks.pretext import (
+    make_colorization_task,
+    make_inpainting_task,
+    make_jigsaw_task,
+    make_rotation_task,
+)
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
@@ -47,6 +55,12 @@ _REGISTRY: dict[str, TaskFactory] = {
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
+    "byol": make_byol_task,
+    "dino": make_dino_task,
+    "rotation": make_rotation_task,
+    "jigsaw": make_jigsaw_task,
+    "inpainting": make_inpainting_task,
+    "colorization": make_colorization_task,
 }
 
 __all__ = [
