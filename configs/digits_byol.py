@@ -70,7 +70,5 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.batch_size, c.eval_batch_size = 8, 120
         c.num_train_steps = 3
         c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
-        c.evaluators = ml_collections.ConfigDict(
-            {"linear_probe": {"steps": 20}, "knn": {"k": 3}}
-        )
+        c.evaluators = ml_collections.ConfigDict({"linear_probe": {"steps": 20}, "knn": {"k": 3}})
     return finish_config(c)

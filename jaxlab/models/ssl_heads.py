@@ -75,7 +75,11 @@ class DinoHead(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = MLPHead(
-            self.hidden_dim, self.bottleneck_dim, self.num_layers, self.norm, self.bn_axis_name,
+            self.hidden_dim,
+            self.bottleneck_dim,
+            self.num_layers,
+            self.norm,
+            self.bn_axis_name,
             name="mlp",
         )(x, train=train)
         prototypes = self.param(

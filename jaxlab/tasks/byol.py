@@ -76,15 +76,17 @@ class ByolTask(TeacherStudentTask):
         check_choice("task.head_norm", self.head_norm, HEAD_NORMS)
 
         def head() -> MLPHead:
-            return MLPHead(
-                self.hidden_dim, self.projection_dim, 2, self.head_norm, setup.axis_name
-            )
+            return MLPHead(self.hidden_dim, self.projection_dim, 2, self.head_norm, setup.axis_name)
 
         self.network = SSLNetwork(self.backbone, head(), head())
 
     def objective(
-        self, student_params: PyTree, state: TeacherStudentState, views: jax.Array,
-        teacher_out: dict[str, jax.Array], ctx: StepContext,
+        self,
+        student_params: PyTree,
+        state: TeacherStudentState,
+        views: jax.Array,
+        teacher_out: dict[str, jax.Array],
+        ctx: StepContext,
     ) -> tuple[jax.Array, tuple[PyTree, dict[str, Any]]]:
         """The mean symmetric loss of the online predictions of views 0 and 1 against the
         target projections `teacher_out['projection']` [2, B, D]."""
@@ -92,7 +94,10 @@ class ByolTask(TeacherStudentTask):
         x = jnp.concatenate([views[:, 0], views[:, 1]])
         _, rest = split_variables(state.student)
         out, rest = self.forward(
-            {"params": student_params, **rest}, x, train=True, predict=True,
+            {"params": student_params, **rest},
+            x,
+            train=True,
+            predict=True,
             rng=ctx.rng("dropout"),
         )
         predictions = out["prediction"].reshape(2, b, -1)

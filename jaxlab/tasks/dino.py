@@ -59,9 +59,17 @@ from jaxlab.tasks.distill_base import (
 )
 
 OPTIONS = (
-    *COMMON_OPTIONS, "hidden_dim", "bottleneck_dim", "out_dim", "head_norm",
-    "teacher_temperature", "student_temperature", "center_momentum", "local_crops",
-    "local_crop_size", "local_crop_scale",
+    *COMMON_OPTIONS,
+    "hidden_dim",
+    "bottleneck_dim",
+    "out_dim",
+    "head_norm",
+    "teacher_temperature",
+    "student_temperature",
+    "center_momentum",
+    "local_crops",
+    "local_crop_size",
+    "local_crop_scale",
 )
 
 
@@ -171,8 +179,12 @@ class DinoTask(TeacherStudentTask):
         return jnp.zeros((self.out_dim,), jnp.float32)
 
     def objective(
-        self, student_params: PyTree, state: TeacherStudentState, views: jax.Array,
-        teacher_out: dict[str, jax.Array], ctx: StepContext,
+        self,
+        student_params: PyTree,
+        state: TeacherStudentState,
+        views: jax.Array,
+        teacher_out: dict[str, jax.Array],
+        ctx: StepContext,
     ) -> tuple[jax.Array, tuple[PyTree, dict[str, Any]]]:
         """The mean DINO loss of the student on every view (and local crop) against the
         teacher's projections [2, B, K] of the global views."""
@@ -180,7 +192,10 @@ class DinoTask(TeacherStudentTask):
         _, rest = split_variables(state.student)
         x = jnp.moveaxis(views, 1, 0).reshape(v * b, *views.shape[2:])
         out, rest = self.forward(
-            {"params": student_params, **rest}, x, train=True, predict=False,
+            {"params": student_params, **rest},
+            x,
+            train=True,
+            predict=False,
             rng=ctx.rng("dropout"),
         )
         student = out["projection"].reshape(v, b, -1)
@@ -191,7 +206,9 @@ class DinoTask(TeacherStudentTask):
             out, rest = self.forward(
                 {"params": student_params, **rest},
                 crops.reshape(self.num_local * b, *crops.shape[2:]),
-                train=True, predict=False, rng=ctx.rng("dropout"),
+                train=True,
+                predict=False,
+                rng=ctx.rng("dropout"),
             )
             student = jnp.concatenate([student, out["projection"].reshape(self.num_local, b, -1)])
         teacher = teacher_out["projection"]
@@ -221,7 +238,10 @@ class DinoTask(TeacherStudentTask):
         teacher = self.network.apply(state.teacher, x, train=False, predict=False)
         s, t = student["projection"][None], teacher["projection"][None]
         ce = dino_loss(
-            jnp.concatenate([s, s]), t, state.center, self.student_temperature,
+            jnp.concatenate([s, s]),
+            t,
+            state.center,
+            self.student_temperature,
             self.teacher_temperature,
         )
         return carry, {

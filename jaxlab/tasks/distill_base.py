@@ -182,7 +182,12 @@ class TeacherStudentTask(RepresentationTask):
     # --- forward passes ------------------------------------------------------------------
 
     def forward(
-        self, variables: Mapping[str, PyTree], x: jax.Array, *, train: bool, predict: bool,
+        self,
+        variables: Mapping[str, PyTree],
+        x: jax.Array,
+        *,
+        train: bool,
+        predict: bool,
         rng: jax.Array | None = None,
     ) -> tuple[dict[str, jax.Array], PyTree]:
         """(the network's outputs, its updated non-parameter collections); in inference mode
@@ -207,8 +212,12 @@ class TeacherStudentTask(RepresentationTask):
 
     @abc.abstractmethod
     def objective(
-        self, student_params: PyTree, state: TeacherStudentState, views: jax.Array,
-        teacher_out: dict[str, jax.Array], ctx: StepContext,
+        self,
+        student_params: PyTree,
+        state: TeacherStudentState,
+        views: jax.Array,
+        teacher_out: dict[str, jax.Array],
+        ctx: StepContext,
     ) -> tuple[jax.Array, tuple[PyTree, dict[str, Any]]]:
         """(mean loss, (the student's new collections, {name: per-example values or
         scalars to report, 'center_batch': DINO's batch center}))."""

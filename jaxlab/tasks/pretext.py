@@ -141,8 +141,12 @@ def square_masks(key: jax.Array, num: int, height: int, width: int, size: int) -
 # --- colorization -----------------------------------------------------------------------------
 
 _RGB_TO_XYZ = np.array(  # sRGB (linear) -> CIE XYZ, D65 (IEC 61966-2-1)
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
-     [0.0193339, 0.1191920, 0.9503041]], np.float32,
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ],
+    np.float32,
 )
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
 _DELTA = 6.0 / 29.0
@@ -168,9 +172,7 @@ def lab_to_rgb(lab: jax.Array) -> jax.Array:
     f = jnp.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], axis=-1)
     xyz = jnp.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4 / 29)) * jnp.asarray(_D65_WHITE)
     linear = jnp.clip(xyz @ jnp.asarray(np.linalg.inv(_RGB_TO_XYZ).T), 0.0, 1.0)
-    return jnp.where(
-        linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055
-    )
+    return jnp.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
 
 
 def lightness_input(images: jax.Array) -> jax.Array:
@@ -226,8 +228,13 @@ class PretextTask(RepresentationTask, SupervisedTask):
         )
 
     def _outputs(
-        self, apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Batch,
-        ctx: StepContext, train: bool,
+        self,
+        apply_fn: ApplyFn,
+        params: PyTree,
+        model_state: PyTree,
+        batch: Batch,
+        ctx: StepContext,
+        train: bool,
     ) -> tuple[jax.Array, jax.Array, jax.Array, PyTree]:
         images = batch["image"]
         mask = batch.get("mask", jnp.ones(images.shape[:1]))
@@ -235,7 +242,10 @@ class PretextTask(RepresentationTask, SupervisedTask):
         variables = {"params": params, **model_state}
         if train and model_state:
             out, model_state = apply_fn(
-                variables, inputs, train=True, rngs={"dropout": ctx.rng("dropout")},
+                variables,
+                inputs,
+                train=True,
+                rngs={"dropout": ctx.rng("dropout")},
                 mutable=list(model_state),
             )
         else:
@@ -255,8 +265,13 @@ class PretextTask(RepresentationTask, SupervisedTask):
         return loss, {"loss": average(se, weights)}
 
     def _loss_fn(
-        self, apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Batch,
-        ctx: StepContext, train: bool,
+        self,
+        apply_fn: ApplyFn,
+        params: PyTree,
+        model_state: PyTree,
+        batch: Batch,
+        ctx: StepContext,
+        train: bool,
     ) -> tuple[jax.Array, tuple[PyTree, Metrics]]:
         out, targets, weights, model_state = self._outputs(
             apply_fn, params, model_state, batch, ctx, train
@@ -265,7 +280,11 @@ class PretextTask(RepresentationTask, SupervisedTask):
         return loss, (model_state, metrics)
 
     def _eval_fn(
-        self, apply_fn: ApplyFn, params: PyTree, model_state: PyTree, batch: Batch,
+        self,
+        apply_fn: ApplyFn,
+        params: PyTree,
+        model_state: PyTree,
+        batch: Batch,
         ctx: StepContext,
     ) -> Metrics:
         out, targets, weights, _ = self._outputs(apply_fn, params, model_state, batch, ctx, False)
@@ -374,6 +393,10 @@ def make_colorization_task(setup: TaskSetup) -> PretextTask:
 
     network = PretextNetwork(backbone, MLPHead(hidden, h * w * 2, 2, "none"))
     return PretextTask(
-        setup, name="colorization", network=network, make=make, kind="pixels",
+        setup,
+        name="colorization",
+        network=network,
+        make=make,
+        kind="pixels",
         embed_input=lightness_input,
     )

@@ -106,8 +106,14 @@ def trained(request):
     else:
         task = DinoTask(
             _setup(
-                {"name": "dino", "feature_dim": 8, "hidden_dim": 8, "bottleneck_dim": 4,
-                 "out_dim": 6, "local_crops": 2}
+                {
+                    "name": "dino",
+                    "feature_dim": 8,
+                    "hidden_dim": 8,
+                    "bottleneck_dim": 4,
+                    "out_dim": 6,
+                    "local_crops": 2,
+                }
             )
         )
     views = jax.random.normal(jax.random.key(3), (B, 2, H, H, 1))
@@ -126,9 +132,7 @@ def test_teacher_changes_only_through_the_ema(trained):
     for before, after in zip(states[:-1], states[1:], strict=True):
         student_params = task.teacher_part({"p": after.student["params"]})["p"]
         expected = ema(before.teacher["params"], student_params, jnp.float32(task.momentum))
-        jax.tree.map(
-            np.testing.assert_array_equal, after.teacher["params"], expected
-        )  # bitwise
+        jax.tree.map(np.testing.assert_array_equal, after.teacher["params"], expected)  # bitwise
         changed = jax.tree.map(
             lambda a, b: bool(np.any(a != b)), before.teacher["params"], after.teacher["params"]
         )

@@ -66,8 +66,14 @@ def test_lab_conversion_on_known_colours():
     # CIE L*a*b* (D65) of the sRGB primaries, white, black and mid grey (Lindbloom's
     # calculator; L of sRGB 0.5 grey = 116 * Y^(1/3) - 16 with Y = ((0.5 + .055)/1.055)^2.4).
     expected = np.array(
-        [[100, 0, 0], [0, 0, 0], [53.2408, 80.0925, 67.2032], [87.7347, -86.1827, 83.1793],
-         [32.2970, 79.1875, -107.8602], [53.3889, 0, 0]]
+        [
+            [100, 0, 0],
+            [0, 0, 0],
+            [53.2408, 80.0925, 67.2032],
+            [87.7347, -86.1827, 83.1793],
+            [32.2970, 79.1875, -107.8602],
+            [53.3889, 0, 0],
+        ]
     )
     lab = np.asarray(pretext.rgb_to_lab(rgb))
     np.testing.assert_allclose(lab, expected, atol=0.02)
@@ -92,13 +98,18 @@ def _task(name: str, channels: int = 1, **options) -> pretext.PretextTask:
 
 def _ctx(step: int = 0) -> StepContext:
     keys = jax.random.split(jax.random.key(step), 3)
-    return StepContext(step=jnp.int32(step), rngs=dict(zip(("params", "dropout", "pretext"), keys, strict=True)))
+    names = ("params", "dropout", "pretext")
+    return StepContext(step=jnp.int32(step), rngs=dict(zip(names, keys, strict=True)))
 
 
 @pytest.mark.parametrize(
     "name, channels, options",
-    [("rotation", 1, {}), ("jigsaw", 1, {"num_permutations": 6}), ("inpainting", 1, {}),
-     ("colorization", 3, {})],
+    [
+        ("rotation", 1, {}),
+        ("jigsaw", 1, {"num_permutations": 6}),
+        ("inpainting", 1, {}),
+        ("colorization", 3, {}),
+    ],
 )
 def test_train_and_eval_steps(name, channels, options):
     task = _task(name, channels, **options)
