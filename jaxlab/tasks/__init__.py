@@ -12,10 +12,8 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
-from jaxlab.tasks.byol import make_byol_task
 from jaxlab.tasks.classification import make_classification_task
 from jaxlab.tasks.diffusion import make_diffusion_task
-from jaxlab.tasks.dino import make_dino_task
 from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
@@ -24,17 +22,19 @@ from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pixelcnn import make_pixelcnn_task
 from jaxlab.tasks.pointer import make_pointer_task
+from jaxlab.tasks.seq2seq import make_seq2seq_task
+from jaxlab.tasks.sequence_classification import make_sequence_classification_task
+from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
+from jaxlab.tasks.vae import make_vae_task
+from jaxlab.tasks.word2vec import make_word2vec_task
+from jaxlab.tasks.byol import make_byol_task
+from jaxlab.tasks.dino import make_dino_task
 from jaxlab.tasks.pretext import (
     make_colorization_task,
     make_inpainting_task,
     make_jigsaw_task,
     make_rotation_task,
 )
-from jaxlab.tasks.seq2seq import make_seq2seq_task
-from jaxlab.tasks.sequence_classification import make_sequence_classification_task
-from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
-from jaxlab.tasks.vae import make_vae_task
-from jaxlab.tasks.word2vec import make_word2vec_task
 
 TaskFactory = Callable[[TaskSetup], Task]
 _REGISTRY: dict[str, TaskFactory] = {
