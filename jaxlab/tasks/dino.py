@@ -19,7 +19,8 @@ global views the teacher sees; the student sees all V. Multi-crop: `task.local_c
 > 0 adds n local crops per example, cut in the step from the global views (alternately)
 with area fraction in `task.local_crop_scale` and resized (bilinear, antialiased) to
 `task.local_crop_size` pixels: `jax.image.scale_and_translate`, since the tf pipeline makes
-views of one size only. The student sees them in a second forward pass.
+views of one size only. The student sees them in a second forward pass (batch statistics of
+the crops; its running statistics keep the global views' update only).
 
 Defaults follow the published advice for small data: teacher temperature 0.04 (DINO's
 range 0.02-0.07 for the teacher, warmed up over 30 epochs on ImageNet; for small data
@@ -203,7 +204,9 @@ class DinoTask(TeacherStudentTask):
             crops = local_crops(
                 views, ctx.rng("crops"), self.num_local, self.local_size, self.local_scale
             )
-            out, rest = self.forward(
+            # The running statistics keep the global views' update only: `embed` reads
+            # them on full-size images, which the small local crops do not resemble.
+            out, _ = self.forward(
                 {"params": student_params, **rest},
                 crops.reshape(self.num_local * b, *crops.shape[2:]),
                 train=True,
