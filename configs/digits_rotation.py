@@ -4,9 +4,9 @@ digits_jigsaw and digits_inpainting (`digits_pretext_config`).
 
 Run:    nice -n 5 python -m scripts.train --config configs/digits_rotation.py --workdir runs/digits_rotation
 Smoke:  --config configs/digits_rotation.py:smoke
-Recipe: small_cnn backbone (widths 32, 64, 128; 128-d features) under a 256-wide MLP head
+Recipe: small_cnn backbone (widths 32, 64, one conv each; 128-d features) under a 256-wide MLP head
         classifying the rotation (0/90/180/270: every image in all four, batch 4 x 128);
-        Adam lr 2e-3 with a cosine decay, 1000 steps.
+        Adam lr 2e-3 with a cosine decay, 400 steps.
 Target: a linear probe above the randomly initialized encoder's (digits_byol.py:random).
 Result: RESULT
 Variants (the argument):
@@ -32,19 +32,20 @@ def digits_pretext_config(task: ml_collections.ConfigDict, arg: str) -> ml_colle
     c.task.feature_dim = 128
     c.task.hidden_dim = 256
     c.model.name = "small_cnn"
-    c.model.widths = (32, 64, 128)
+    c.model.widths = (32, 64)
+    c.model.convs_per_block = 1
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 2e-3
     c.schedule.name = "cosine"
     c.batch_size = 128
     c.eval_batch_size = 360
-    c.num_train_steps = 1000
+    c.num_train_steps = 400
     c.log_every_steps = 100
-    c.eval_every_steps = 500
-    c.checkpoint_every_steps = 1000
+    c.eval_every_steps = 200
+    c.checkpoint_every_steps = 400
     c.best_metric = ""
     c.evaluators = ml_collections.ConfigDict(
-        {"linear_probe": {"every_steps": 500}, "knn": {"k": 20, "every_steps": 500}}
+        {"linear_probe": {"every_steps": 200}, "knn": {"k": 20, "every_steps": 200}}
     )
     if "smoke" in variants:
         c.model.widths = (4,)
