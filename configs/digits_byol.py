@@ -59,7 +59,7 @@ def digits_two_view_config(
         {"linear_probe": {"every_steps": 400}, "knn": {"k": 20, "every_steps": 400}}
     )
     if "random" in variants:  # the encoder at init; its batch statistics see the data
-        c.optimizer.frozen = "^backbone/"
+        c.optimizer.frozen = "backbone/.*"
         c.num_train_steps = c.eval_every_steps = c.checkpoint_every_steps = 50
     if "smoke" in variants:
         c.model.widths = (4,)
