@@ -6,7 +6,7 @@ probe and kNN on the backbone's features of whole images.
 Run:    nice -n 5 python -m scripts.train --config configs/digits_inpainting.py --workdir runs/digits_inpainting
 Smoke:  --config configs/digits_inpainting.py:smoke
 Recipe: digits_rotation.py's (`digits_pretext_config`) with the inpainting task.
-Result: RESULT
+Result: not measured (the shared CPU's time went to BYOL, DINO and rotation).
 Variants (the argument):
   smoke   3 steps of a tiny network, for tests.
 """

@@ -8,7 +8,12 @@ Recipe: small_cnn backbone (widths 32, 64, one conv each; 128-d features) under 
         classifying the rotation (0/90/180/270: every image in all four, batch 4 x 128);
         Adam lr 2e-3 with a cosine decay, 400 steps.
 Target: a linear probe above the randomly initialized encoder's (digits_byol.py:random).
-Result: RESULT
+Result: linear probe 0.9417 on the 360 test digits (kNN k=20 cosine: 0.9139; the rotation
+        itself: 0.9465 on test images) after 400 steps; at step 200: 0.9444 (kNN 0.9194).
+        Above the random encoder's 0.9083 (digits_byol.py:random) by 3.3 points, below
+        BYOL's 0.9722 and below logistic regression on raw pixels (0.967). About 9 min wall
+        on 2 CPU cores shared with 8 other jobs (3.5 min of it before the first step),
+        2026-12-03.
 Variants (the argument):
   smoke   3 steps of a tiny network, for tests.
 """
