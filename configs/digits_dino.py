@@ -10,7 +10,13 @@ Recipe: digits_byol.py's backbone, views and optimizer (small_cnn 32-64, 128-d f
         student temperature 0.1, center momentum 0.9, two 4x4 local crops per example.
 Target: linear probe >= 0.95 on the test split, clearly above the randomly initialized
         encoder's (digits_byol.py:random); logistic regression on raw pixels: 0.967.
-Result: RESULT
+Result: linear probe 0.9722 on the 360 test digits (kNN k=20 cosine: 0.9500) after 800
+        steps; at step 400: 0.9750 (kNN 0.9444). It beats logistic regression on raw
+        pixels (0.967) by 0.5 points and the random encoder (0.9083) by 6.4. Teacher
+        entropy 1.83 nats at the end (log 256 = 5.55 is uniform). 626 s wall on 2 CPU
+        cores shared with 8 other jobs (3 min before the first step), 2026-12-03. With
+        `task.head_norm='none'` (DINO's ViT head) the same run collapsed: the teacher's
+        entropy reached log 256 (uniform) by step 300; batch norm in the head avoids it.
 Variants (the argument):
   smoke   3 steps of a tiny network, for tests.
 """
