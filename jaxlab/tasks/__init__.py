@@ -12,6 +12,7 @@ from collections.abc import Callable
 from jaxlab.config import check_choice
 from jaxlab.tasks.autoencoder import make_autoencoder_task
 from jaxlab.tasks.base import Optimizer, StepContext, Task, TaskSetup
+from jaxlab.tasks.byol import make_byol_task
 from jaxlab.tasks.captioning import make_captioning_task
 from jaxlab.tasks.classic import (
     make_knn_task,
@@ -21,6 +22,7 @@ from jaxlab.tasks.classic import (
 from jaxlab.tasks.classification import make_classification_task
 from jaxlab.tasks.cpc import make_cpc_task
 from jaxlab.tasks.diffusion import make_diffusion_task
+from jaxlab.tasks.dino import make_dino_task
 from jaxlab.tasks.flow import make_flow_task
 from jaxlab.tasks.gan import make_gan_task
 from jaxlab.tasks.language_model import make_language_model_task
@@ -31,6 +33,12 @@ from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pixelcnn import make_pixelcnn_task
 from jaxlab.tasks.pointer import make_pointer_task
+from jaxlab.tasks.pretext import (
+    make_colorization_task,
+    make_inpainting_task,
+    make_jigsaw_task,
+    make_rotation_task,
+)
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.simclr import make_simclr_task
@@ -66,6 +74,12 @@ _REGISTRY: dict[str, TaskFactory] = {
     "moco": make_moco_task,
     "cpc": make_cpc_task,
     "metric_learning": make_metric_learning_task,
+    "byol": make_byol_task,
+    "dino": make_dino_task,
+    "rotation": make_rotation_task,
+    "jigsaw": make_jigsaw_task,
+    "inpainting": make_inpainting_task,
+    "colorization": make_colorization_task,
     # classic classifiers
     "knn": make_knn_task,
     "linear_svm": make_linear_svm_task,
