@@ -22,6 +22,7 @@ from jaxlab.tasks.permutation_lm import make_permutation_lm_task
 from jaxlab.tasks.pixel_baseline import PixelBaselineTask
 from jaxlab.tasks.pixelcnn import make_pixelcnn_task
 from jaxlab.tasks.pointer import make_pointer_task
+from jaxlab.tasks.segmentation import make_segmentation_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.supervised import SupervisedState, SupervisedTask
@@ -47,6 +48,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "diffusion": make_diffusion_task,
     "pixel_baseline": PixelBaselineTask,
     "pixelcnn": make_pixelcnn_task,
+    "segmentation": make_segmentation_task,
 }
 
 __all__ = [

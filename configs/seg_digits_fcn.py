@@ -1,0 +1,41 @@
+"""An FCN-8s-style net (ResNet-18 at width 16, skips from strides 8, 16, 32) on `seg_digits`: the baseline DeepLabv3+ is
+compared with (`configs/seg_digits_deeplabv3plus.py`, whose recipe, data and schedule it
+shares).
+
+Run:    python -m scripts.train --config configs/seg_digits_fcn.py --workdir runs/seg_digits_fcn
+Recipe: 1x1 score convs on the last three stages, summed coarse to fine after bilinear
+        upsampling (align_corners=False); Adam 2e-3, cosine
+        decay, batch 32, pad_crop:4, 400 steps; eval at full resolution.
+Target: test mIoU >= 0.55 and above the per-pixel classical baseline
+        (`python -m scripts.seg_baseline`).
+Result: see docs/sections/seg.md (filled in from the Run command's metrics.jsonl).
+Variants (the argument):
+  finetune  the learning rate / 10 (give --config.init_from).
+  smoke     4 steps of a width-4 FCN on batch 4, for tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import ml_collections
+
+from jaxlab.config import finish_config
+
+VARIANTS = ("", "finetune", "smoke")
+
+
+def _shared():  # configs/ is not a package: load the sibling file that holds the recipe
+    path = os.path.join(os.path.dirname(__file__), "seg_digits_deeplabv3plus.py")
+    spec = importlib.util.spec_from_file_location("seg_digits_deeplabv3plus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    """Returns the experiment config (`smoke`: a tiny run for tests)."""
+    width = 4 if "smoke" in arg else 16
+    model = {"name": "fcn8s", "depth": 18, "width": width}
+    return finish_config(_shared().seg_digits_config(arg, model, steps=400, lr=2e-3))
