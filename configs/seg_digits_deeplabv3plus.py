@@ -77,4 +77,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         "low_level_features": 4 if smoke else 16,
         "decoder_features": 8 if smoke else 64,
     }
-    return finish_config(seg_digits_config(arg, model, steps=400, lr=2e-3))
+    return finish_config(seg_digits_config(arg, model, steps=800, lr=2e-3))

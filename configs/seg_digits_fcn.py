@@ -5,7 +5,7 @@ shares).
 Run:    python -m scripts.train --config configs/seg_digits_fcn.py --workdir runs/seg_digits_fcn
 Recipe: 1x1 score convs on the last three stages, summed coarse to fine after bilinear
         upsampling (align_corners=False); Adam 2e-3, cosine
-        decay, batch 32, pad_crop:4, 400 steps; eval at full resolution.
+        decay, batch 32, pad_crop:4, 800 steps; eval at full resolution.
 Target: test mIoU >= 0.55 and above the per-pixel classical baseline
         (`python -m scripts.seg_baseline`).
 Result: see docs/sections/seg.md (filled in from the Run command's metrics.jsonl).
@@ -38,4 +38,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config (`smoke`: a tiny run for tests)."""
     width = 4 if "smoke" in arg else 16
     model = {"name": "fcn8s", "depth": 18, "width": width}
-    return finish_config(_shared().seg_digits_config(arg, model, steps=400, lr=2e-3))
+    return finish_config(_shared().seg_digits_config(arg, model, steps=800, lr=2e-3))

@@ -5,7 +5,7 @@ shares).
 Run:    python -m scripts.train --config configs/seg_digits_unet.py --workdir runs/seg_digits_unet
 Recipe: three levels of two 3x3 conv-BN-ReLU (16, 32, 64 channels), 2x2 max pools,
         bilinear upsampling (align_corners=False) and skip concatenation; Adam 2e-3, cosine
-        decay, batch 32, pad_crop:4, 400 steps; eval at full resolution.
+        decay, batch 32, pad_crop:4, 800 steps; eval at full resolution.
 Target: test mIoU >= 0.55 and above the per-pixel classical baseline
         (`python -m scripts.seg_baseline`).
 Result: see docs/sections/seg.md (filled in from the Run command's metrics.jsonl).
@@ -38,4 +38,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     """Returns the experiment config (`smoke`: a tiny run for tests)."""
     features = (4, 8) if "smoke" in arg else (16, 32, 64)
     model = {"name": "seg_unet", "features": features}
-    return finish_config(_shared().seg_digits_config(arg, model, steps=400, lr=2e-3))
+    return finish_config(_shared().seg_digits_config(arg, model, steps=800, lr=2e-3))

@@ -139,3 +139,29 @@ def test_palette_overlay_and_patch_features():
     f = patch_features(x)
     assert f.shape == (2, 3, 3, 9)
     np.testing.assert_allclose(f[0, 1, 1], np.arange(9) / 255.0, rtol=1e-6)
+
+
+def test_random_scale_moves_image_and_mask_together_and_pads_mask_with_255():
+    import tensorflow as tf
+
+    from jaxlab.data.features import Feature
+    from jaxlab.data.seg_augment import random_scale
+
+    features = {
+        "image": Feature((8, 8, 1), "float32", "image"),
+        "label": Feature((8, 8), "int32", "mask", 255),
+    }
+    labels = np.arange(64, dtype=np.int32).reshape(8, 8) % 3
+    example = {"image": tf.constant(labels[..., None].astype(np.float32)), "label": labels}
+    example["label"] = tf.constant(labels)
+    shrunk = random_scale(example, tf.constant([1, 2]), features, 0.5, 0.5)
+    small, image = shrunk["label"].numpy(), shrunk["image"].numpy()[..., 0]
+    assert small.shape == (8, 8) and (small[4:] == 255).all() and (small[:, 4:] == 255).all()
+    assert set(np.unique(small[:4, :4])) <= {0, 1, 2}
+    grown = random_scale(example, tf.constant([3, 4]), features, 2.0, 2.0)
+    big = grown["label"].numpy()
+    assert set(np.unique(big)) <= {0, 1, 2} and big.shape == (8, 8)  # nearest: labels only
+    assert image.shape == (8, 8) and (image[4:] == 0).all()  # the image padded with 0
+    same = random_scale(example, tf.constant([5, 6]), features, 1.0, 1.0)
+    np.testing.assert_array_equal(same["label"].numpy(), labels)
+    np.testing.assert_allclose(same["image"].numpy()[..., 0], labels)
