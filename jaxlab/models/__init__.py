@@ -32,7 +32,9 @@ from jaxlab.config import ConfigError
 from jaxlab.models.alexnet import AlexNet
 from jaxlab.models.bert import Bert, BertClassifier
 from jaxlab.models.conv_lm import ConvLM
+from jaxlab.models.deeplab import DeepLab
 from jaxlab.models.densenet import DenseNet
+from jaxlab.models.fcn import FCN8s
 from jaxlab.models.googlenet import GoogLeNet
 from jaxlab.models.gpt import GPT
 from jaxlab.models.lenet import LeNet5
@@ -41,6 +43,7 @@ from jaxlab.models.mlp import MLP
 from jaxlab.models.mobilenet import MobileNetV1, MobileNetV2
 from jaxlab.models.resnet import ResNet
 from jaxlab.models.rnn import RNNLM, RNNClassifier
+from jaxlab.models.seg_unet import SegUNet
 from jaxlab.models.small_cnn import SmallCNN
 from jaxlab.models.transformer import Transformer
 from jaxlab.models.transformer_xl import TransformerXL
@@ -108,6 +111,12 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "skipgram": P(Word2Vec, mode="skipgram"),
     "cbow": P(Word2Vec, mode="cbow"),
     "unet": UNet,  # DDPM's noise-prediction U-Net (model(x, t, train=...))
+    # segmentation (logits [N, H, W, C] at the input size)
+    "deeplabv3": P(DeepLab, decoder=False),
+    "deeplabv3plus": P(DeepLab, decoder=True),
+    "deeplabv3_resnet50": P(DeepLab, depth=50, decoder=False, output_stride=8, num_classes=21),
+    "fcn8s": FCN8s,
+    "seg_unet": SegUNet,
 }
 
 

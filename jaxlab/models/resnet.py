@@ -20,6 +20,10 @@ One `ResNet` class; `variant` picks the stem, the stage widths and the rule that
 and activation, a scalar multiplier per branch, the last conv of each branch and the
 classifier zero-initialized, the other branch convs He-initialized and scaled by
 L^(-1/(2m-2)). At initialization every residual block is then the identity.
+
+Dense prediction: `replace_stride_with_dilation` turns the stride of later stages into
+dilation of their 3x3 convs (output stride 8 or 16 instead of 32, as torchvision), and
+`backbone_features` returns the stem and stage outputs (DeepLab, `jaxlab.models.deeplab`).
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class ResidualBlock(nn.Module):
     width_per_group: int = 64
     dropout: float = 0.0
     drop_path: float = 0.0
+    dilation: int = 1  # of the 3x3 convs (atrous; `ResNet.replace_stride_with_dilation`)
     norm: Callable[..., nn.Module] = nn.BatchNorm
     act: Callable[[jax.Array], jax.Array] = nn.relu
     kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
@@ -116,11 +121,13 @@ class ResidualBlock(nn.Module):
             if i > 0 and self.dropout > 0:
                 y = nn.Dropout(self.dropout, deterministic=not train)(y)
             init = nn.initializers.zeros if fixup and last else branch_init
+            rate = self.dilation if k > 1 else 1
             y = conv(
                 f,
                 k,
                 strides=s,
-                padding=k // 2,
+                padding=rate * (k // 2),
+                dilation=rate,
                 groups=g,
                 use_bias=False,
                 kernel_init=init,
@@ -160,6 +167,25 @@ class ResidualBlock(nn.Module):
         return y if self.preact else self.act(y)
 
 
+def dilation_plan(flags: tuple[bool, ...], num_stages: int) -> list[tuple[int, int, int]]:
+    """(stride of the first block, dilation of the first block, dilation of the others) per
+    stage from one flag per stage after the first (() = no dilation): a flagged stage keeps
+    the resolution and multiplies the dilation by the stride it drops; its first block keeps
+    the previous dilation (torchvision's replace_stride_with_dilation rule)."""
+    if flags and len(flags) != num_stages - 1:
+        raise ConfigError(
+            f"resnet replace_stride_with_dilation needs {num_stages - 1} flags (one per "
+            f"stage after the first), got {flags!r}"
+        )
+    out, dilation = [], 1
+    for i, dilate in enumerate((False, *(flags or (False,) * (num_stages - 1)))):
+        stride, previous = (1 if i == 0 else 2), dilation
+        if dilate:
+            dilation, stride = dilation * stride, 1
+        out.append((stride, previous, dilation))
+    return out
+
+
 class ResNet(ConvClassifier):
     """A residual network (see the module docstring for the variants and depth rules).
 
@@ -180,6 +206,10 @@ class ResNet(ConvClassifier):
     groups: int = 1
     width_per_group: int = 64
     stochastic_depth: float = 0.0
+    # One flag per stage after the first (3 imagenet, 2 cifar/wide): that stage keeps the
+    # resolution and dilates its 3x3 convs instead of striding (torchvision's
+    # replace_stride_with_dilation; output stride 8 with (False, True, True)). () = none.
+    replace_stride_with_dilation: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         self.plan()  # fail at construction (get_model) on a bad depth, variant, block, shortcut
@@ -227,8 +257,26 @@ class ResNet(ConvClassifier):
             )
         return False, ((d - 2) // 6,) * 3, shortcut
 
+    def stage_dilations(self, num_stages: int) -> list[tuple[int, int, int]]:
+        """`dilation_plan` of the `replace_stride_with_dilation` flags."""
+        return dilation_plan(tuple(self.replace_stride_with_dilation), num_stages)
+
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        x, norm, act, fixup = self.backbone_features(x, train=train)
+        if fixup:
+            x = FixupBias(name="head_bias")(x)
+        head_init = nn.initializers.zeros if fixup else nn.initializers.lecun_normal()
+        return self.gap_head(x, train=train, kernel_init=head_init)
+
+    def backbone_features(
+        self, x: jax.Array, *, train: bool, features: dict[str, jax.Array] | None = None
+    ) -> tuple[jax.Array, Callable[..., nn.Module], Callable[[jax.Array], jax.Array], bool]:
+        """The network up to (not including) the classifier head, with the same parameter
+        names as `__call__` (call it from a compact method: dense-prediction heads such as
+        DeepLab subclass ResNet so a classifier's parameters load by path). Returns (last
+        feature map, norm factory, activation, fixup?); when `features` is a dict, the
+        outputs of the stem ('stem') and of each stage ('stage1'...) are written into it."""
         bottleneck, stages, shortcut = self.plan()
         imagenet = self.variant == "imagenet"
         check_input_size(x, 32 if imagenet else 4, f"resnet ({self.variant}, depth {self.depth})")
@@ -258,15 +306,20 @@ class ResNet(ConvClassifier):
             x = act(FixupBias(name="stem_bias")(x) if fixup else x)
         if imagenet:
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=[(1, 1), (1, 1)])
+        if features is not None:
+            features["stem"] = x
 
         num_blocks = sum(stages)
         rates = stochastic_depth_rates(num_blocks, self.stochastic_depth)
+        dilations = self.stage_dilations(len(stages))
         index = 0
         for i, n in enumerate(stages):
+            first_stride, first_dilation, dilation = dilations[i]
             for j in range(n):
                 x = ResidualBlock(
                     features=base * self.widen_factor * 2**i,
-                    strides=2 if i > 0 and j == 0 else 1,
+                    strides=first_stride if j == 0 else 1,
+                    dilation=first_dilation if j == 0 else dilation,
                     bottleneck=bottleneck,
                     shortcut=shortcut,
                     preact=preact,
@@ -282,9 +335,8 @@ class ResNet(ConvClassifier):
                     name=f"stage{i + 1}_block{j + 1}",
                 )(x, train=train)
                 index += 1
+            if features is not None:
+                features[f"stage{i + 1}"] = x
         if preact:
             x = act(norm(name="final_norm")(x))
-        if fixup:
-            x = FixupBias(name="head_bias")(x)
-        head_init = nn.initializers.zeros if fixup else nn.initializers.lecun_normal()
-        return self.gap_head(x, train=train, kernel_init=head_init)
+        return x, norm, act, fixup

@@ -39,6 +39,7 @@ from jaxlab.tasks.pretext import (
     make_jigsaw_task,
     make_rotation_task,
 )
+from jaxlab.tasks.segmentation import make_segmentation_task
 from jaxlab.tasks.seq2seq import make_seq2seq_task
 from jaxlab.tasks.sequence_classification import make_sequence_classification_task
 from jaxlab.tasks.simclr import make_simclr_task
@@ -84,6 +85,7 @@ _REGISTRY: dict[str, TaskFactory] = {
     "knn": make_knn_task,
     "linear_svm": make_linear_svm_task,
     "softmax_regression": make_softmax_regression_task,
+    "segmentation": make_segmentation_task,
 }
 
 __all__ = [
