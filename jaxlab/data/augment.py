@@ -30,6 +30,9 @@ argument takes its default ("color_jitter::0.2" changes the contrast alone):
                                 hue in [0, 0.5] (default 0.1)
     cutout[:size]               zero a size x size square (integer >= 1, default
                                 min(8, half the smaller side)) around a random centre
+    random_scale[:min:max]      rescale image and mask by s ~ U[min, max] (defaults 0.5, 2),
+                                then crop or pad back to size (masks padded with their
+                                ignore value): segmentation's scale augmentation
 
 All ops run on the [0, 1] images except cutout, which runs after normalization (see
 `jaxlab.data.preprocess`).
@@ -299,6 +302,47 @@ def cutout(
 # ---- the registry and the spec parser ------------------------------------------------------
 
 
+def random_scale(
+    example: Example,
+    seed: tf.Tensor,
+    features: Mapping[str, Feature],
+    min_scale: float = 0.5,
+    max_scale: float = 2.0,
+) -> Example:
+    """Rescales the image(s) and mask(s) of an example by one factor s ~ U[min_scale,
+    max_scale] (images bilinear with half-pixel centres, the models' align_corners=False
+    convention; masks nearest-neighbour, so they keep label values), then brings them back
+    to the original size: a random crop when larger, padding at the bottom and right when
+    smaller (images 0, masks their `ignore_value`, 255, so the padding is not scored).
+    The crop offset is drawn from the same seed for every feature."""
+    keys = [k for k in example if k in features and features[k].kind in ("image", "mask")]
+    if not keys:
+        return example
+    scale_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    s = tf.random.stateless_uniform([], scale_seed, min_scale, max_scale)
+    h, w = tf.shape(example[keys[0]])[0], tf.shape(example[keys[0]])[1]
+    nh = tf.maximum(1, tf.cast(tf.round(tf.cast(h, tf.float32) * s), tf.int32))
+    nw = tf.maximum(1, tf.cast(tf.round(tf.cast(w, tf.float32) * s), tf.int32))
+    u = tf.random.stateless_uniform([2], crop_seed, 0.0, 1.0)
+    oy = tf.cast(u[0] * tf.cast(tf.maximum(nh - h, 0) + 1, tf.float32), tf.int32)
+    ox = tf.cast(u[1] * tf.cast(tf.maximum(nw - w, 0) + 1, tf.float32), tf.int32)
+    oy, ox = tf.minimum(oy, tf.maximum(nh - h, 0)), tf.minimum(ox, tf.maximum(nw - w, 0))
+    out = dict(example)
+    for key in keys:
+        value, feature = example[key], features[key]
+        mask = feature.kind == "mask"
+        x = value[..., None] if mask and len(value.shape) == 2 else value
+        method = "nearest" if mask else "bilinear"
+        resized = tf.cast(tf.image.resize(x, tf.stack([nh, nw]), method=method), value.dtype)
+        resized = resized[oy : oy + h, ox : ox + w]
+        fill = (feature.ignore_value or 0) if mask else 0
+        pad = [[0, h - tf.shape(resized)[0]], [0, w - tf.shape(resized)[1]], [0, 0]]
+        resized = tf.pad(resized, pad, constant_values=tf.cast(fill, value.dtype))
+        resized = resized[..., 0] if mask and len(value.shape) == 2 else resized
+        out[key] = tf.ensure_shape(resized, value.shape)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class OpArg:
     """One positional argument of an op: its name, default and valid range (inclusive unless
@@ -365,6 +409,10 @@ AUGMENT_OPS: dict[str, AugmentOpSpec] = {
         ),
     ),
     "cutout": AugmentOpSpec(cutout, (OpArg("size", None, 1, integer=True),), after_normalize=True),
+    "random_scale": AugmentOpSpec(
+        random_scale,
+        (OpArg("min_scale", 0.5, 0.0, low_open=True), OpArg("max_scale", 2.0, 0.0, low_open=True)),
+    ),
 }
 
 

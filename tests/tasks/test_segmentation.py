@@ -144,8 +144,8 @@ def test_palette_overlay_and_patch_features():
 def test_random_scale_moves_image_and_mask_together_and_pads_mask_with_255():
     import tensorflow as tf
 
+    from jaxlab.data.augment import parse_op, random_scale
     from jaxlab.data.features import Feature
-    from jaxlab.data.seg_augment import random_scale
 
     features = {
         "image": Feature((8, 8, 1), "float32", "image"),
@@ -165,3 +165,8 @@ def test_random_scale_moves_image_and_mask_together_and_pads_mask_with_255():
     same = random_scale(example, tf.constant([5, 6]), features, 1.0, 1.0)
     np.testing.assert_array_equal(same["label"].numpy(), labels)
     np.testing.assert_allclose(same["image"].numpy()[..., 0], labels)
+    # reachable from the config's spec: dataset.augment = "random_scale:0.75:1.5,flip_lr"
+    assert parse_op("random_scale:0.75:1.5") == (
+        "random_scale",
+        {"min_scale": 0.75, "max_scale": 1.5},
+    )
