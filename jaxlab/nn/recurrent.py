@@ -163,8 +163,10 @@ class RecurrentCell(nn.Module):
         return self.step(carry, self.project_inputs(x))
 
     def zero_carry(self, batch_size: int) -> Carry:
-        """The all-zero carry for `batch_size` sequences (float32)."""
-        zeros = jnp.zeros((batch_size, self.hidden_size), jnp.float32)
+        """The all-zero carry for `batch_size` sequences: float32 (the state stays float32
+        when the cell computes in bfloat16), float64 for a float64 cell (gradient checks)."""
+        dtype = jnp.promote_types(self.dtype, jnp.float32)
+        zeros = jnp.zeros((batch_size, self.hidden_size), dtype)
         return (zeros, zeros) if self.carry_parts == 2 else zeros
 
     @nn.nowrap
