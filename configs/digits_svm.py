@@ -12,30 +12,15 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxlab.config import default_config, finish_config, parse_variants
-
-VARIANTS = ("", "smoke")  # the documented arguments
+from configs.digits_softmax import VARIANTS as VARIANTS  # the same documented arguments
+from configs.digits_softmax import get_config as digits_softmax
+from jaxlab.config import finish_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    """Returns the experiment config; `arg == 'smoke'` gives a tiny run for tests."""
-    variants = parse_variants(arg, ("smoke",))
-    c = default_config()
-    c.dataset.name = "digits"
-    c.model.name = "linear"
+    """Returns the experiment config: the softmax config's recipe with the hinge loss and a
+    fifth of its rate; `arg == 'smoke'` gives a tiny run for tests."""
+    c = digits_softmax(arg)
     c.task = ml_collections.ConfigDict({"name": "linear_svm"})
-    c.optimizer.name = "sgd"
-    c.optimizer.momentum = 0.9
     c.optimizer.learning_rate = 0.02
-    c.optimizer.weight_decay = 1e-4  # the L2 penalty (biases exempt)
-    c.schedule.name = "cosine"
-    c.batch_size = 64
-    c.eval_batch_size = 120
-    c.num_epochs = 50
-    c.log_every_steps = 22
-    c.eval_every_steps = 220
-    c.checkpoint_every_steps = 220
-    if "smoke" in variants:
-        c.num_epochs, c.num_train_steps = -1, 4
-        c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 2
     return finish_config(c)
