@@ -19,13 +19,6 @@ os.environ.setdefault(
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-# The tests compile far more than they compute (tiny shapes, a few steps). LLVM's
-# optimization of XLA's CPU code is a third of the suite's CPU time and buys nothing at these
-# sizes, so the tests (and their subprocesses) skip it. Scripts and training runs keep XLA's
-# default. Set JAXLAB_TESTS_XLA_OPT=1 to test with it.
-NO_BACKEND_OPT = "--xla_backend_optimization_level=0"
-if os.environ.get("JAXLAB_TESTS_XLA_OPT") != "1":
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {NO_BACKEND_OPT}".strip()
 
 
 def merged_env(env: dict[str, str] | None = None) -> dict[str, str]:

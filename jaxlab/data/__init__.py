@@ -67,15 +67,6 @@ for _name, _source in {
 }.items():
     register_dataset(_name, _source)
 
-from jaxlab.data import seg_digits as _seg_digits  # noqa: E402  (registers the builder)
-
-register_dataset(
-    "seg_digits",
-    TfdsSource(
-        label_kind="mask", num_classes=_seg_digits.NUM_CLASSES, ignore_value=255, offline=True
-    ),
-)
-
 
 def __getattr__(name: str) -> Any:
     """`AUGMENT_OPS` and `load_digits_split`, imported on first use (they load TensorFlow

@@ -25,6 +25,7 @@ import tensorflow_datasets as tfds
 
 from jaxlab.config import ConfigError, check_choice, check_positive
 from jaxlab.data import digits as _digits  # noqa: F401  (registers the 'digits' builder)
+from jaxlab.data import seg_digits as _seg_digits  # noqa: F401  (registers 'seg_digits')
 from jaxlab.data import shapes_seg as _shapes_seg  # noqa: F401  (registers 'shapes_seg')
 from jaxlab.data.augment import parse_augment
 from jaxlab.data.features import SPATIAL_KINDS, DatasetInfo, Feature, full_batches_per_epoch

@@ -104,4 +104,7 @@ TFDS_SOURCES: dict[str, TfdsSource] = {
     "mnist": TfdsSource(),
     # jaxlab.data.shapes_seg: generated per-pixel segmentation.
     "shapes_seg": TfdsSource(label_kind="mask", num_classes=4, ignore_value=255, offline=True),
+    # jaxlab.data.seg_digits: digit glyphs on crops of scikit-learn's sample photos (5 classes;
+    # the builder is registered by jaxlab.data.datasets, which generated datasets never load).
+    "seg_digits": TfdsSource(label_kind="mask", num_classes=5, ignore_value=255, offline=True),
 }

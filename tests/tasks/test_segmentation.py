@@ -170,3 +170,10 @@ def test_random_scale_moves_image_and_mask_together_and_pads_mask_with_255():
         "random_scale",
         {"min_scale": 0.75, "max_scale": 1.5},
     )
+
+
+def test_seg_digits_source_matches_its_builder():
+    from jaxlab.data import seg_digits
+    from jaxlab.data.registry import get_source
+
+    assert get_source("seg_digits").num_classes == seg_digits.NUM_CLASSES
