@@ -83,10 +83,11 @@ def test_pointer_net_greedy_matches_teacher_forcing_on_its_own_pointers():
         out = []
         for model in models:
             pointers, greedy_logits = model.apply(variables, values, 5, method="greedy")
-            out.append((pointers, greedy_logits, model.apply(variables, values, pointers, train=False)))
+            forced = model.apply(variables, values, pointers, train=False)
+            out.append((pointers, greedy_logits, forced))
         return out
 
-    for mask_chosen, (pointers, greedy_logits, forced) in zip((False, True), run()):
+    for mask_chosen, (pointers, greedy_logits, forced) in zip((False, True), run(), strict=True):
         assert pointers.shape == (3, 5) and greedy_logits.shape == (3, 5, 5)
         np.testing.assert_allclose(forced, greedy_logits, atol=1e-5)
         np.testing.assert_array_equal(jnp.argmax(forced, -1), pointers)
