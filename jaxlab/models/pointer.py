@@ -15,9 +15,10 @@ reading the arg-max position's input (flax's `nn.OptimizedLSTMCell`, lifted by `
 `MASKED` (a large negative number), so the output is always a permutation. This is the
 constraint of the task (sorting outputs each input exactly once), not knowledge of the
 answer: the paper's model is unconstrained for sorting (it restricts TSP's beam search to
-valid tours), and without the mask a decoder with 98.3% per-pointer accuracy loses most of
-its exact sequences to repeated positions (0.983^10 = 84%). The mask uses only the model's
-own previous pointers (teacher forced: the target prefix; greedy: its own choices).
+valid tours). On `sort_pointer` the unmasked net reached 98.3% per-pointer accuracy but
+87.1% exact sequences; masked, 98.8% exact in under a third of the steps (the config's
+docstring). The mask uses only the model's own previous pointers (teacher forced: the
+target prefix; greedy: its own choices).
 """
 
 from __future__ import annotations
