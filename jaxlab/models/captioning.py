@@ -113,7 +113,9 @@ def _init_carry(
     image whatever the weights' scale, so the gradient keeps flowing; removing the CoordConv
     channels (caption_rnn's default) makes the image-dependent part of a larger (spread of
     h_0 across images at init 0.45 instead of 0.17). Either alone was not enough in 400-step
-    probes (spread 0.004 and 0.014 after 100 steps); both together learned."""
+    probes (the LayerNorm alone: h_0's spread across images 0.004; no CoordConv alone: the
+    tanh still saturated, |h_0| = 1.000; test exact captions <= 1.6% at step 400 either
+    way, 10.0% with both, whose 2,500-step run reaches 85.4%)."""
     pooled = nn.LayerNorm(epsilon=1e-5, dtype=dtype, name="norm")(pooled)
 
     def project(name: str) -> jax.Array:
