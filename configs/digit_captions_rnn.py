@@ -3,22 +3,23 @@ features initialize an LSTM decoder (the recurrent captioning of Karpathy & Fei-
 
 Run:    nice -n 5 python -m scripts.train --config configs/digit_captions_rnn.py --workdir runs/cap_rnn
 Smoke:  --config configs/digit_captions_rnn.py:smoke
-Recipe: `caption_rnn`: conv 16 - pool - conv 32 - pool - conv 32 on the image and two
-        coordinate channels (a 5x5 map of 20x20 images), flattened and projected into h_0
-        and c_0 of an LSTM of 64 (word embeddings 32);
+Recipe: `caption_rnn`: conv 16 - pool - conv 32 - pool - conv 32 on the image (no
+        CoordConv channels here: the flatten keeps the layout) giving a 5x5 map of 20x20
+        images, flattened (800 features), LayerNorm, then per state a Dense and a LayerNorm
+        before the tanh: h_0 and c_0 of an LSTM of 64 (word embeddings 32);
         teacher forcing, Adam 3e-3 clipped at norm 1, cosine decay, batch 64, 2,500 steps
         (16 epochs of the 10,000 train captions). Eval: the loop's greedy decoding, then the
         `captions` evaluator (greedy, beam 4 with alpha 0.6, sampling at temperature 1) on
         the 500 test captions (glyphs unseen in training).
 Target: (issue 14) exact-caption accuracy and BLEU on the test split, greedy vs beam.
-Result: FAILS the target: it stays on the grammar plateau. On the 500 test captions after
-        the 2,500 steps: greedy 0.4% exact captions (BLEU 8.4), beam 4 0.4% (BLEU 11.5),
-        sampling 1.2% (BLEU 11.5); token accuracy 64%, i.e. only the words that do not
-        depend on the image. 7.7 minutes wall on the 2 shared CPU cores (load ~25),
-        measured with the Run command. Without the LayerNorm on the image vector, the same
-        (0.4% / 0.8%), with h_0 equal for every image. Open: conditioning only through h_0
-        does not train the CNN from scratch here; feeding the image vector as the first
-        input (Vinyals et al.) or a pre-trained encoder (`init_from`) is the next try.
+Result: on the 500 test captions after the 2,500 steps: greedy 85.4% exact captions (BLEU
+        92.2), beam 4 85.4% (BLEU 92.2), sampling 83.8% (BLEU 91.3); 85.0% greedy already at
+        step 1,000 (train token accuracy 99.96% at step 1,200, test 96.9%: the errors are
+        misread unseen glyphs). About 3.0 minutes wall (first step at 60 s, 20 steps/s) on
+        the 2 shared CPU cores under a load of about 6, 2026-12-03, the Run command.
+        Before (tanh(W LN(a)) without the second LayerNorm, CoordConv on): 0.4% greedy
+        (BLEU 8.4), 0.4% beam (BLEU 11.5): the projection saturated the tanh within 100
+        steps with the same h_0 for every image (why: `jaxlab.models.captioning._init_carry`).
 Variants (the argument):
   smoke   a tiny model and 4 steps, for tests.
 """

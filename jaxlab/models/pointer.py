@@ -10,15 +10,28 @@ output distribution is content-based attention over the input positions:
 so the "vocabulary" is the N input positions. `__call__` is teacher forced (the decoder
 reads the inputs at the target pointers) under `nn.scan`; `greedy` decodes N steps, each
 reading the arg-max position's input (flax's `nn.OptimizedLSTMCell`, lifted by `nn.scan`).
+
+`mask_chosen=True` sets the logits of the positions already pointed to (at steps < i) to
+`MASKED` (a large negative number), so the output is always a permutation. This is the
+constraint of the task (sorting outputs each input exactly once), not knowledge of the
+answer: the paper's model is unconstrained for sorting (it restricts TSP's beam search to
+valid tours). On `sort_pointer` the unmasked net reached 98.3% per-pointer accuracy but
+87.1% exact sequences; masked, 98.8% exact in under a third of the steps (the config's
+docstring). The mask uses only the model's own previous pointers (teacher forced: the
+target prefix; greedy: its own choices).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+MASKED = -1e9
+"""The logit of an already-chosen position under `mask_chosen` (finite: no NaN in softmax)."""
 
 
 class PointerStep(nn.Module):
@@ -40,21 +53,34 @@ def _teacher(step: PointerStep, carry: Any, xs: jax.Array, keys: jax.Array):
     return step(carry, xs, keys)
 
 
-def _greedy(step: PointerStep, carry: Any, _: Any, keys: jax.Array, embedded: jax.Array):
-    carry, x = carry
+def _greedy(
+    step: PointerStep, carry: Any, _: Any, keys: jax.Array, embedded: jax.Array, *, mask: bool
+):
+    carry, x, chosen = carry
     carry, logits = step(carry, x, keys)
+    if mask:
+        logits = jnp.where(chosen, MASKED, logits)
     pointer = jnp.argmax(logits, -1)
+    chosen = chosen | (jnp.arange(logits.shape[-1]) == pointer[:, None])
     x = jnp.take_along_axis(embedded, pointer[:, None, None], axis=1)[:, 0]
-    return (carry, x), (logits, pointer.astype(jnp.int32))
+    return (carry, x, chosen), (logits, pointer.astype(jnp.int32))
+
+
+def chosen_before(pointers: jax.Array, n: int) -> jax.Array:
+    """bool [B, T, N]: position j was pointed to at a step before t (`pointers` [B, T])."""
+    one_hot = jax.nn.one_hot(pointers, n, dtype=jnp.int32)
+    return (jnp.cumsum(one_hot, axis=1) - one_hot) > 0
 
 
 class PointerNet(nn.Module):
     """Pointer network over `values` float32 [B, N] (or [B, N, D]).
 
-    Attributes: hidden (LSTM and attention width), dtype.
+    Attributes: hidden (LSTM and attention width), mask_chosen (already-pointed positions
+    get the logit `MASKED`; see the module docstring), dtype.
     """
 
     hidden: int = 128
+    mask_chosen: bool = False
     dtype: Any = jnp.float32
 
     def setup(self) -> None:
@@ -88,6 +114,8 @@ class PointerNet(nn.Module):
             out_axes=1,
         )
         _, logits = scan(self.step, carry, xs, keys)
+        if self.mask_chosen:
+            logits = jnp.where(chosen_before(pointers, logits.shape[-1]), MASKED, logits)
         return logits
 
     def greedy(self, values: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
@@ -96,12 +124,13 @@ class PointerNet(nn.Module):
         batch = embedded.shape[0]
         start = jnp.broadcast_to(self.start, (batch, self.hidden)).astype(embedded.dtype)
         scan = nn.scan(
-            _greedy,
+            functools.partial(_greedy, mask=self.mask_chosen),
             variable_broadcast="params",
             split_rngs={"params": False},
             in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
             out_axes=1,
             length=length,
         )
-        _, (logits, pointers) = scan(self.step, (carry, start), None, keys, embedded)
+        chosen = jnp.zeros(embedded.shape[:2], bool)
+        _, (logits, pointers) = scan(self.step, (carry, start, chosen), None, keys, embedded)
         return pointers, logits

@@ -11,6 +11,7 @@ import pytest
 
 from jaxlab.data.text import PAD
 from jaxlab.models import get_model
+from jaxlab.models.pointer import MASKED
 
 SOURCE = jnp.array([[3, 4, 5, 0, 0], [6, 7, 8, 9, 3]], jnp.int32)
 TARGET_IN = jnp.array([[1, 5, 4, 3], [1, 3, 9, 8]], jnp.int32)
@@ -71,16 +72,31 @@ def test_decode_step_equals_teacher_forcing_and_attention_is_masked(variant):
 
 
 def test_pointer_net_greedy_matches_teacher_forcing_on_its_own_pointers():
-    model = get_model("pointer_net", hidden=8)
+    """Both with and without `mask_chosen` (same parameters, one compile)."""
+    models = [get_model("pointer_net", hidden=8, mask_chosen=m) for m in (False, True)]
     values = jax.random.uniform(jax.random.key(2), (3, 5))
 
     @jax.jit
     def run():
-        variables = model.init(jax.random.key(3), values, jnp.zeros((3, 5), jnp.int32), train=False)
-        pointers, greedy_logits = model.apply(variables, values, 5, method="greedy")
-        return pointers, greedy_logits, model.apply(variables, values, pointers, train=False)
+        zeros = jnp.zeros((3, 5), jnp.int32)
+        variables = models[0].init(jax.random.key(3), values, zeros, train=False)
+        out = []
+        for model in models:
+            pointers, greedy_logits = model.apply(variables, values, 5, method="greedy")
+            forced = model.apply(variables, values, pointers, train=False)
+            out.append((pointers, greedy_logits, forced))
+        return out
 
-    pointers, greedy_logits, forced = run()
-    assert pointers.shape == (3, 5) and greedy_logits.shape == (3, 5, 5)
-    np.testing.assert_allclose(forced, greedy_logits, atol=1e-5)
-    np.testing.assert_array_equal(jnp.argmax(forced, -1), pointers)
+    for mask_chosen, (pointers, greedy_logits, forced) in zip((False, True), run(), strict=True):
+        assert pointers.shape == (3, 5) and greedy_logits.shape == (3, 5, 5)
+        np.testing.assert_allclose(forced, greedy_logits, atol=1e-5)
+        np.testing.assert_array_equal(jnp.argmax(forced, -1), pointers)
+        masked = np.asarray(forced) == MASKED
+        if not mask_chosen:
+            assert not masked.any()
+            continue
+        # a permutation; step t masks exactly the t positions chosen before it
+        np.testing.assert_array_equal(np.sort(pointers, 1), np.broadcast_to(np.arange(5), (3, 5)))
+        np.testing.assert_array_equal(masked.sum(-1), np.broadcast_to(np.arange(5), (3, 5)))
+        for t in range(5):
+            assert not masked[np.arange(3), t, np.asarray(pointers)[:, t]].any()

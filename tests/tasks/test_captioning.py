@@ -16,6 +16,7 @@ import sacrebleu
 from jaxlab.config import ConfigError
 from jaxlab.data import digit_captions as dc
 from jaxlab.data.text import BOS, EOS, PAD
+from jaxlab.models import captioning as captioning_models
 from jaxlab.models import get_model
 from jaxlab.tasks import captioning
 from jaxlab.tasks.base import StepContext
@@ -188,3 +189,31 @@ def test_bad_options_fail_with_one_line():
     setup = type("Setup", (), {"config": None, "info": info})()
     with pytest.raises(ConfigError, match="needs a dataset with 'image' and 'tokens'"):
         captioning.make_captioning_task(setup)
+
+
+def test_caption_rnn_initial_state_cannot_saturate(batch):
+    """caption_rnn's h_0, c_0 = tanh(LN(W LN(a))): whatever the projection's scale (here its
+    kernel times 1000, what Adam's steps on the image-independent part of a did to the old
+    tanh(W LN(a))), the pre-activations stay normalized per image; without the LayerNorm they
+    saturate at +-1. caption_rnn's encoder has no CoordConv channels (1 input channel)."""
+    pooled = jax.random.normal(jax.random.key(0), (3, 40))
+    for project_norm in (True, False):
+        module = captioning_models._InitCarry("lstm", 16, project_norm=project_norm)
+        params = module.init(jax.random.key(1), pooled)["params"]
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, x: x * 1000.0 if "kernel" in jax.tree_util.keystr(path) else x, params
+        )
+        c0, h0 = module.apply({"params": params}, pooled)
+        for state in (c0, h0):
+            z = np.arctanh(np.clip(np.asarray(state, np.float64), -1 + 1e-7, 1 - 1e-7))
+            if project_norm:
+                np.testing.assert_allclose(z.mean(-1), 0.0, atol=1e-3)
+                np.testing.assert_allclose(z.std(-1), 1.0, atol=1e-2)
+            else:
+                assert np.mean(np.abs(np.asarray(state)) > 0.999) > 0.9
+    model = get_model("caption_rnn", vocab_size=dc.VOCAB_SIZE, **TINY["caption_rnn"])
+    shapes = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), batch["image"], batch["tokens"], train=False)
+    )
+    assert shapes["params"]["encoder"]["Conv_0"]["kernel"].shape == (3, 3, 1, 4)
+    assert "init_h_norm" in shapes["params"]["init_proj"]
