@@ -14,8 +14,9 @@ Result: not measured here (no CIFAR-10 offline; prepare it as in README: Data).
 Variants (the argument, comma-separated), as configs/cifar10_resnet20.py:
   digits        the same net and recipe shape on the offline 8x8 digits (320 steps).
   digits,long   the digits variant three times longer (960 steps).
-  smoke         a few steps of batch 8 with 8-wide stages (tests, under tfds mock data).
-  digits,smoke  the digits variant for a few steps.
+  smoke         a few steps of batch 8 with 8-wide stages at depth 8 (tests, under tfds
+                mock data; the zoo's tests check this net's depth).
+  digits,smoke  the digits variant for a few steps, at depth 8 too.
 """
 
 from __future__ import annotations

@@ -19,14 +19,21 @@ os.environ.setdefault(
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-# The tests compile far more than they compute (tiny shapes, a few steps), so they skip
-# LLVM's optimization of XLA's CPU code: measured on a quiet machine from a cold cache, the
-# whole suite took 28 min 50 s with this and 38 min 29 s without, although the few tests
-# that train for real (the default experiment's 220 steps) run about 10x slower. Training
-# runs and scripts keep XLA's default. JAXLAB_TESTS_XLA_OPT=1 tests with it.
-NO_BACKEND_OPT = "--xla_backend_optimization_level=0"
+# The tests compile far more than they compute (tiny shapes, a few steps), so they trade
+# XLA's CPU code quality for compile time: no LLVM optimization, XLA's older elemental
+# fusion emitters (the new MLIR ones compile slower) and no expensive LLVM passes. Measured
+# on two config smokes from a cold cache (CPU seconds, digits_cnn + gen_digits_ddpm): 27 +
+# 51 with XLA's defaults, 17 + 26 without LLVM optimization, 13 + 20 with all three. The
+# compiled code runs about 10x slower, so the few tests that train for real run in a
+# subprocess with XLA's defaults (`train_for_real`). Training runs and scripts keep XLA's
+# defaults. JAXLAB_TESTS_XLA_OPT=1 tests with them.
+FAST_COMPILE_FLAGS = (
+    "--xla_backend_optimization_level=0",
+    "--xla_cpu_use_fusion_emitters=false",
+    "--xla_llvm_disable_expensive_passes=true",
+)
 if os.environ.get("JAXLAB_TESTS_XLA_OPT") != "1":
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {NO_BACKEND_OPT}".strip()
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *FAST_COMPILE_FLAGS])
 
 
 def merged_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -35,6 +42,9 @@ def merged_env(env: dict[str, str] | None = None) -> dict[str, str]:
     merged = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     if env and "XLA_FLAGS" in env and os.environ.get("XLA_FLAGS"):
         merged["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} {env['XLA_FLAGS']}"
+    if merged.get("JAXLAB_TESTS_XLA_OPT") == "1":  # XLA's default code generation
+        flags = merged.get("XLA_FLAGS", "").split()
+        merged["XLA_FLAGS"] = " ".join(f for f in flags if f not in FAST_COMPILE_FLAGS)
     return merged
 
 
@@ -82,3 +92,26 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+def train_for_real(
+    config: str, workdir: str, *overrides: str, timeout: float = 900
+) -> dict[str, float]:
+    """Trains `config` ('configs/x.py[:arg]') with `scripts.train` in a subprocess that
+    compiles with XLA's defaults (this process's fast-compile flags make training about
+    10x slower); returns the last eval row of its metrics.jsonl (keys without 'eval/')."""
+    from jaxlab.train.reporting import METRICS_FILE, read_metrics
+
+    result = run_script(
+        "scripts.train",
+        f"--config={config}",
+        f"--workdir={workdir}",
+        *overrides,
+        env={"JAXLAB_TESTS_XLA_OPT": "1"},
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_metrics(os.path.join(workdir, METRICS_FILE))
+    evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
+    assert evals, rows[-3:]
+    return {k.removeprefix("eval/"): v for k, v in evals[-1].items()}

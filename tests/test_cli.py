@@ -116,15 +116,16 @@ def test_model_name_override_replaces_the_completed_fields():
     from scripts.cli import complete_model_after_overrides
 
     flag = parse_config_flags(
-        "--config=configs/cifar10_resnet20.py:smoke",
+        "--config=configs/cifar10_resnet20.py:digits",
         "--config.model.name=plain56",
         "--config.model.norm=group:4",
+        "--config.model.width=8",
     )
     config = flag.value
     assert config.model.depth == 20 and config.model.shortcut is None  # before
     complete_model_after_overrides(flag)
     assert (config.model.depth, config.model.shortcut) == (56, "none")
-    assert config.model.norm == "group:4" and config.model.width == 8  # command line, smoke
+    assert config.model.norm == "group:4" and config.model.width == 8  # the command line
 
 
 IN_PROCESS = {

@@ -16,7 +16,7 @@ from jaxlab.config import ConfigError
 from jaxlab.models import get_model, model_config_defaults, model_fields
 from jaxlab.train import train_and_evaluate
 from jaxlab.train.reporting import METRICS_FILE, read_metrics
-from tests.conftest import ROOT
+from tests.conftest import ROOT, train_for_real
 
 CONFIGS = sorted(
     os.path.basename(p)[:-3]
@@ -139,8 +139,10 @@ def test_default_experiment_is_the_adamw_warmup_cosine_clipping_chain():
 def test_default_experiment_reaches_99_percent(data_dir, tmp_path):
     """configs/digits_cnn.py as documented (220 steps, about 20-40 s on 2 CPU cores):
     measured 99.44% (358/360)."""
-    _, config = load_config("digits_cnn", "")
-    config.dataset.data_dir = data_dir
-    config.checkpoint_every_steps = 0
-    metrics = train_and_evaluate(config, str(tmp_path / "run"))
+    metrics = train_for_real(
+        "configs/digits_cnn.py",
+        str(tmp_path / "run"),
+        f"--config.dataset.data_dir={data_dir}",
+        "--config.checkpoint_every_steps=0",
+    )
     assert metrics["accuracy"] >= 0.99, metrics
