@@ -10,7 +10,11 @@ Recipe: 1x1 score convs on the last three stages, summed coarse to fine after bi
         decay, batch 32, pad_crop:4, 800 steps; eval at full resolution.
 Target: test mIoU above the per-pixel classical baseline, 0.2812
         (`python -m scripts.seg_baseline`).
-Result: FCN_RESULT
+Result: test mIoU 0.6326 (per class 0.973 / 0.630 / 0.651 / 0.506 / 0.404), pixel
+        accuracy 0.9560, fw IoU 0.9235 after 800 steps (step 200: 0.432, 400: 0.547, 600:
+        0.623); 4 min 20 s wall on 2 CPU cores shared with 3 other jobs (load ~6),
+        2026-12-03, seed 0, one run. Above the baseline, below DeepLabv3+ (0.7509) on
+        the same backbone and schedule.
 Variants (the argument):
   finetune  the learning rate / 10 (give --config.init_from).
   smoke     4 steps of a width-4 FCN, batch 4, for tests.
