@@ -163,8 +163,8 @@ def pick_low_level(feats: dict[str, jax.Array], key: str, field: str) -> jax.Arr
     if key not in feats:
         prefix = key.rstrip("0123456789")
         raise ConfigError(
-            f"deeplab {field} {key[len(prefix):]} does not exist; valid: "
-            f"{', '.join(k[len(prefix):] for k in feats if k.startswith(prefix))}"
+            f"deeplab {field} {key[len(prefix) :]} does not exist; valid: "
+            f"{', '.join(k[len(prefix) :] for k in feats if k.startswith(prefix))}"
         )
     return feats[key]
 

@@ -105,7 +105,13 @@ def test_deeplabv3plus_mobilenet_v2_count_and_output_stride_from_shapes():
     # minus its 1x1 conv to 1280 (no bias, BN) and its classifier: the blocks DeepLab keeps.
     backbone = 3_504_872 - (320 * 1280 + 2 * 1280) - (1280 * 1000 + 1000)
     model = get_model("deeplabv3plus_mobilenet_v2", num_classes=21, output_stride=8)
-    params, out, inter = shapes(model, 64, capture=True)  # one trace of init and apply
+    x = jnp.zeros((1, 64, 64, 3))
+    # One abstract trace: init with the intermediates captured (the output is __call__'s).
+    variables = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), x, train=False, capture_intermediates=True)
+    )
+    params, inter = variables["params"], variables["intermediates"]
+    out = inter["__call__"][0]
     head = aspp_param_count(320, 256) + decoder_param_count(24, 256, 48, 256) + 256 * 21 + 21
     assert count(params) == backbone + head == 1_811_712 + head
     assert out.shape == (1, 64, 64, 21)
