@@ -31,9 +31,17 @@ Three-stage recipe: (1) `configs/seg_digits_pretrain.py` trains this backbone as
         classifier; (2) this config with `--config.init_from=<stage 1 workdir>
         --config.init_head='head|stem_conv'` (the stem is re-created: grayscale digits, RGB
         here); (3) the `finetune` variant with `--config.init_from=<stage 2 workdir>` at a
-        tenth of the rate. THREE_STAGE_RESULT
+        tenth of the rate.
+        Measured end to end at small scale (2026-12-03, seed 0, one run each): stage 1 digits
+        test accuracy 98.61% (440 steps); stage 2 with `--config.num_train_steps=200`
+        (loads the 34 backbone arrays except the stem): test mIoU 0.3137 (7 min 28 s
+        wall); stage 3 `:finetune` with `--config.num_train_steps=100` from stage 2
+        (all 84 arrays loaded): 0.3243 (3 min 48 s). Short schedules, so these are far
+        below the 800-step result; CONTROL
 Variants (the argument, comma-separated):
-  finetune   stage 3: the learning rate / 10 (give --config.init_from).
+  finetune   stage 3: the learning rate / 10, every layer loaded (`init_head` '': the
+             default 'head' would re-create the segmentation head trained in stage 2;
+             give --config.init_from).
   mobilenet  the backbone is MobileNetV2 (`deeplabv3plus_mobilenet_v2`, width multiplier
              0.5, the cifar stem: natural stride 8) at output stride 4 (blocks 14..17
              dilated, rate 2), ASPP rates (1, 2, 3) on its 8x8 map, low-level features from
@@ -68,6 +76,8 @@ def seg_digits_config(
     c.model = ml_collections.ConfigDict(model)
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = lr / 10 if "finetune" in variants else lr
+    if "finetune" in variants:  # same model and task as stage 2: load every layer
+        c.init_head = ""
     c.schedule.name = "cosine"
     c.batch_size = 32
     c.eval_batch_size = 200

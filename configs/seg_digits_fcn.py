@@ -16,7 +16,7 @@ Result: test mIoU 0.6326 (per class 0.973 / 0.630 / 0.651 / 0.506 / 0.404), pixe
         2026-12-03, seed 0, one run. Above the baseline, below DeepLabv3+ (0.7509) on
         the same backbone and schedule.
 Variants (the argument):
-  finetune  the learning rate / 10 (give --config.init_from).
+  finetune  the learning rate / 10, every layer loaded (give --config.init_from).
   smoke     4 steps of a width-4 FCN, batch 4, for tests.
 """
 
