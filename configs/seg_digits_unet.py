@@ -13,7 +13,7 @@ Result: test mIoU 0.6731 (per class 0.982 / 0.693 / 0.720 / 0.473 / 0.498), pixe
         about 29 min wall in three resumed runs of <= 10 min on 2 CPU cores shared with
         8 other jobs (load ~25), 2026-12-03.
 Variants (the argument):
-  finetune  the learning rate / 10 (give --config.init_from).
+  finetune  the learning rate / 10, every layer loaded (give --config.init_from).
   smoke     4 steps of a width-4 U-Net on batch 4, for tests.
 """
 

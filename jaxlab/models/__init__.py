@@ -32,7 +32,7 @@ from jaxlab.config import ConfigError
 from jaxlab.models.alexnet import AlexNet
 from jaxlab.models.bert import Bert, BertClassifier
 from jaxlab.models.conv_lm import ConvLM
-from jaxlab.models.deeplab import DeepLab
+from jaxlab.models.deeplab import DeepLab, DeepLabMobileNetV2
 from jaxlab.models.densenet import DenseNet
 from jaxlab.models.fcn import FCN8s
 from jaxlab.models.googlenet import GoogLeNet
@@ -117,6 +117,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "deeplabv3_resnet50": P(DeepLab, depth=50, decoder=False, output_stride=8, num_classes=21),
     "fcn8s": FCN8s,
     "seg_unet": SegUNet,
+    "deeplabv3_mobilenet_v2": P(DeepLabMobileNetV2, decoder=False),
+    "deeplabv3plus_mobilenet_v2": P(DeepLabMobileNetV2, decoder=True),
 }
 
 

@@ -1,4 +1,5 @@
-"""DeepLabv3 (Chen et al., 2017) and DeepLabv3+ (Chen et al., 2018) on the zoo's ResNets.
+"""DeepLabv3 (Chen et al., 2017) and DeepLabv3+ (Chen et al., 2018) on the zoo's ResNets
+and MobileNetV2.
 
 `DeepLab` subclasses `ResNet`: the backbone is the ResNet's own layers under their own
 parameter names (`stem_conv`, `stage1_block1`, ...), so a classifier trained with
@@ -23,6 +24,12 @@ are all named `head_*` and re-created by the default `init_head='head'`).
   upsampling. Its decoder has C_low*48 + 2*48 + sum_i (9*C_i + C_i*F + 2F) parameters with
   C_1 = aspp_features + 48, C_2 = F = decoder_features (`decoder_param_count`).
 
+MobileNetV2 (`DeepLabMobileNetV2`, registered as `deeplabv3_mobilenet_v2` and
+`deeplabv3plus_mobilenet_v2`): the same head (`deeplab_head`) on the zoo's MobileNetV2
+blocks at `output_stride` (16 or 8 with the ImageNet stem; the later stride-2 blocks
+dilated, `MobileNetV2.output_stride`), without its 1x1 conv to 1280 and classifier; the
+low-level features are block `low_level_block`'s output (3: stride 4, 24 channels).
+
 Resize convention: `upsample_bilinear` (jax.image.resize, half-pixel centres, i.e.
 PyTorch's align_corners=False) everywhere, in training and evaluation alike; label maps
 are never resized by the model (logits are upsampled to the label size).
@@ -35,8 +42,10 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxlab.config import ConfigError
+from jaxlab.models.mobilenet import MobileNetV2
 from jaxlab.models.resnet import ResNet, dilation_plan
 from jaxlab.nn.conv import SeparableConv, conv
 
@@ -136,64 +145,130 @@ class DeepLab(ResNet):
         return dilation_plan(self.dilation_flags(), num_stages)
 
     def rates(self) -> tuple[int, ...]:
-        """The ASPP dilation rates: `atrous_rates`, else (6, 12, 18) * 16 / output_stride."""
-        if self.atrous_rates is not None:
-            return tuple(int(r) for r in self.atrous_rates)
-        return tuple(max(1, r * 16 // self.output_stride) for r in ASPP_RATES_OS16)
+        """The ASPP dilation rates (`scaled_rates`)."""
+        return scaled_rates(self.atrous_rates, self.output_stride)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        size = x.shape[1:3]
         feats: dict[str, jax.Array] = {}
         y, norm, act, _ = self.backbone_features(x, train=train, features=feats)
-        init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
-        y = ASPP(
-            self.aspp_features,
-            self.rates(),
-            self.aspp_dropout,
-            norm=norm,
-            act=act,
-            kernel_init=init,
-            dtype=self.dtype,
-            name="head_aspp",
-        )(y, train=train)
+        low = None
         if self.decoder:
-            stage = f"stage{self.low_level_stage}"
-            if stage not in feats:
-                raise ConfigError(
-                    f"deeplab low_level_stage {self.low_level_stage} does not exist; valid: "
-                    f"{', '.join(k[5:] for k in feats if k.startswith('stage'))}"
-                )
-            low = conv(
-                self.low_level_features,
-                1,
-                use_bias=False,
-                kernel_init=init,
-                dtype=self.dtype,
-                name="head_decoder_reduce_conv",
-            )(feats[stage])
-            low = act(norm(name="head_decoder_reduce_norm")(low))
-            y = jnp.concatenate([upsample_bilinear(y, low.shape[1:3]), low], axis=-1)
-            for i in range(2):
-                y = SeparableConv(
-                    self.decoder_features,
-                    3,
-                    use_bias=False,
-                    kernel_init=init,
-                    dtype=self.dtype,
-                    name=f"head_decoder_sep{i + 1}",
-                )(y)
-                y = act(norm(name=f"head_decoder_sep{i + 1}_norm")(y))
-        else:
-            y = conv(
-                self.aspp_features,
+            low = pick_low_level(feats, f"stage{self.low_level_stage}", "low_level_stage")
+        return deeplab_head(self, y, low, x.shape[1:3], norm, act, train=train)
+
+
+def pick_low_level(feats: dict[str, jax.Array], key: str, field: str) -> jax.Array:
+    """The backbone feature map `key` for the decoder, or ConfigError listing the valid ones."""
+    if key not in feats:
+        prefix = key.rstrip("0123456789")
+        raise ConfigError(
+            f"deeplab {field} {key[len(prefix) :]} does not exist; valid: "
+            f"{', '.join(k[len(prefix) :] for k in feats if k.startswith(prefix))}"
+        )
+    return feats[key]
+
+
+def deeplab_head(
+    m: nn.Module,
+    y: jax.Array,
+    low: jax.Array | None,
+    size: tuple[int, int],
+    norm: Callable[..., nn.Module],
+    act: Callable[[jax.Array], jax.Array],
+    *,
+    train: bool,
+) -> jax.Array:
+    """ASPP, then the v3+ decoder on `low` (or v3's 3x3 conv when `low` is None), the
+    classifier and the upsampling to `size`: the layers after the backbone, shared by the
+    ResNet and MobileNetV2 DeepLabs. Call it from `m`'s compact `__call__` (the layers,
+    all named `head_*`, become `m`'s submodules); `m` has the DeepLab head fields."""
+    init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+    y = ASPP(
+        m.aspp_features,
+        m.rates(),
+        m.aspp_dropout,
+        norm=norm,
+        act=act,
+        kernel_init=init,
+        dtype=m.dtype,
+        name="head_aspp",
+    )(y, train=train)
+    if low is not None:
+        low = conv(
+            m.low_level_features,
+            1,
+            use_bias=False,
+            kernel_init=init,
+            dtype=m.dtype,
+            name="head_decoder_reduce_conv",
+        )(low)
+        low = act(norm(name="head_decoder_reduce_norm")(low))
+        y = jnp.concatenate([upsample_bilinear(y, low.shape[1:3]), low], axis=-1)
+        for i in range(2):
+            y = SeparableConv(
+                m.decoder_features,
                 3,
-                padding=1,
                 use_bias=False,
                 kernel_init=init,
-                dtype=self.dtype,
-                name="head_conv",
+                dtype=m.dtype,
+                name=f"head_decoder_sep{i + 1}",
             )(y)
-            y = act(norm(name="head_conv_norm")(y))
-        logits = conv(self.num_classes, 1, dtype=self.dtype, name="head_classifier")(y)
-        return upsample_bilinear(logits, size).astype(jnp.float32)
+            y = act(norm(name=f"head_decoder_sep{i + 1}_norm")(y))
+    else:
+        y = conv(
+            m.aspp_features,
+            3,
+            padding=1,
+            use_bias=False,
+            kernel_init=init,
+            dtype=m.dtype,
+            name="head_conv",
+        )(y)
+        y = act(norm(name="head_conv_norm")(y))
+    logits = conv(m.num_classes, 1, dtype=m.dtype, name="head_classifier")(y)
+    return upsample_bilinear(logits, size).astype(jnp.float32)
+
+
+def scaled_rates(atrous_rates: tuple[int, ...] | None, output_stride: int) -> tuple[int, ...]:
+    """`atrous_rates`, else the paper's (6, 12, 18) at output stride 16 scaled by
+    16 / output_stride (at least 1)."""
+    if atrous_rates is not None:
+        return tuple(int(r) for r in atrous_rates)
+    return tuple(max(1, r * 16 // output_stride) for r in ASPP_RATES_OS16)
+
+
+class DeepLabMobileNetV2(MobileNetV2):
+    """DeepLabv3 / v3+ on the zoo's MobileNetV2 (`stem`, `width_multiplier`, `norm`, ...):
+    the backbone's 17 inverted-residual blocks at `output_stride` (later blocks dilated,
+    `MobileNetV2.output_stride`; default 16), without its 1x1 conv to 1280 and classifier;
+    ASPP on the last block's output (320 * width channels); the decoder's low-level
+    features are the output of block `low_level_block` (default 3: the last block at
+    stride 4 with the ImageNet stem, 24 channels; stride 1 with the cifar stem). Parameter
+    names are the classifier's (`stem`, `block<i>_*`), so `init_from` loads it; the head
+    layers are DeepLab's `head_*`. Returns logits [N, H, W, num_classes] at the input size.
+    """
+
+    output_stride: int | None = 16
+    atrous_rates: tuple[int, ...] | None = None
+    aspp_features: int = 256
+    aspp_dropout: float = 0.5
+    decoder: bool = True
+    low_level_block: int = 3
+    low_level_features: int = 48
+    decoder_features: int = 256
+
+    def rates(self) -> tuple[int, ...]:
+        """The ASPP dilation rates (`scaled_rates`)."""
+        natural = int(np.prod(self.layer_strides()))
+        return scaled_rates(self.atrous_rates, self.output_stride or natural)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        feats: dict[str, jax.Array] = {}
+        y, _ = self.backbone_features(x, train=train, features=feats)
+        norm, act, _ = self.norm_act_init(train, default_init="kaiming_normal_fan_out")
+        low = None
+        if self.decoder:
+            low = pick_low_level(feats, f"block{self.low_level_block}", "low_level_block")
+        return deeplab_head(self, y, low, x.shape[1:3], norm, act, train=train)
