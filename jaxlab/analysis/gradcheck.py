@@ -553,7 +553,6 @@ FULL_SIZE: tuple[str, ...] = ("alexnet", "googlenet", "resnet50", "densenet121")
 KNOWN_FAILURES: dict[str, str] = {
     "mobilenet_v1": "max rel. error ~1 from the stem on, |grad| up to 1e5: not analysed",
     "mobilenet_v2": "max rel. error ~1 from the stem on, |grad| up to 1e5: not analysed",
-    "transformer_xl": "6 tensors fail, culprit pos_bias_v: probably float32 inside, not traced",
 }
 
 
