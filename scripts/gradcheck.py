@@ -4,8 +4,11 @@ against jax.grad, relative error per parameter tensor; `jaxlab.analysis.gradchec
 [--verbose]`.
 
 Prints one line per model (tensors checked, max relative error, PASS/FAIL and, on a
-failure, the culprit tensor), and with --verbose each model's per-tensor table. Exit
-status 1 when a model fails, 2 for an unknown model name.
+failure, the culprit: the layer after which a wrong gradient enters, or a layer whose output
+is not float64 in the float64 check), and with --verbose each model's per-tensor table.
+`all` includes the full-size entries (`gradcheck.FULL_SIZE`: AlexNet and GoogLeNet have no
+width field; minutes each on a CPU); `tiny` is every other entry (what the tests check).
+Exit status 1 when a model fails, 2 for an unknown model name.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from absl import app, flags
 
 from scripts.cli import fail, parse_flags_or_fail
 
-flags.DEFINE_string("models", "all", "Comma-separated TINY_ZOO names, or 'all'.")
+flags.DEFINE_string("models", "all", "Comma-separated TINY_ZOO names, 'tiny' or 'all'.")
 flags.DEFINE_integer("coords", 3, "Coordinates checked per parameter tensor.")
 flags.DEFINE_float("tolerance", 1e-6, "Largest relative error that passes.")
 flags.DEFINE_bool("verbose", False, "Print every model's per-tensor table.")
@@ -26,14 +29,19 @@ flags.DEFINE_bool("verbose", False, "Print every model's per-tensor table.")
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    from jaxlab.analysis.gradcheck import TINY_ZOO, check_zoo_model
+    from jaxlab.analysis.gradcheck import FULL_SIZE, TINY_ZOO, check_zoo_model
 
     f = flags.FLAGS
-    names = list(TINY_ZOO) if f.models == "all" else [n for n in f.models.split(",") if n]
+    if f.models == "all":
+        names = list(TINY_ZOO)
+    elif f.models == "tiny":
+        names = [n for n in TINY_ZOO if n not in FULL_SIZE]
+    else:
+        names = [n for n in f.models.split(",") if n]
     unknown = [n for n in names if n not in TINY_ZOO]
     if unknown or not names:
         bad = unknown[0] if unknown else ""
-        fail(f"unknown model {bad!r}; valid choices: all, {', '.join(TINY_ZOO)}")
+        fail(f"unknown model {bad!r}; valid choices: all, tiny, {', '.join(TINY_ZOO)}")
     if f.coords < 1 or f.tolerance <= 0:
         fail("--coords must be >= 1 and --tolerance > 0")
     failed = []

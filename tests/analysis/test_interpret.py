@@ -65,12 +65,13 @@ def test_probe_finds_penultimate_features_layers_and_filters(cnn, linear, images
 def test_gradients_of_a_linear_model_are_its_weights(linear, images):
     w = np.asarray(linear.variables["params"]["head"]["kernel"])
     targets = jnp.asarray([0, 1, 2, 1])
-    grad, ig = jax.jit(
+    grad, ig, gxi = jax.jit(
         lambda x: (
             attribution.class_gradient(linear.logits_fn, x, targets),
             attribution.integrated_gradients(
                 linear.logits_fn, x, targets, jnp.asarray(SPACE.lo), steps=3
             ),
+            attribution.gradient_times_input(linear.logits_fn, x, targets, jnp.asarray(SPACE.lo)),
         )
     )(jnp.asarray(images))
     expected = w[:, np.asarray(targets)].T.reshape(images.shape)
@@ -81,6 +82,9 @@ def test_gradients_of_a_linear_model_are_its_weights(linear, images):
     )
     # integrated gradients of a linear model: exactly (x - x') * w
     np.testing.assert_allclose(ig, (images - SPACE.lo) * expected, atol=1e-5)
+    # gradient x input from the black image: the pixel-space gradient times the pixels
+    pixel_grad = expected / np.asarray(SPACE.std)
+    np.testing.assert_allclose(gxi, pixel_grad * SPACE.to_pixels(images), atol=1e-5)
 
 
 def test_smoothgrad_without_noise_is_the_gradient_and_ig_is_complete(cnn, images):

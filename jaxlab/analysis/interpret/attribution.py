@@ -5,6 +5,11 @@
   (`mode='negative'`: the pixels whose increase lowers the class score).
 - SmoothGrad (Smilkov et al., 2017): the mean gradient over `samples` copies of the input
   with Gaussian noise of std `sigma` (model units), the copies vmapped.
+- Gradient x input (Shrikumar et al., 2016; the "input x gradient" saliency of the
+  attribution literature): (x - x') * d logit_t / d x, signed, with the input measured from
+  a baseline x' (the black image: then it is the gradient w.r.t. the [0, 1] pixels times the
+  pixel values, whatever the normalization). It is the first-order estimate of the score
+  lost when a pixel is set to the baseline, which is what the deletion check measures.
 - Integrated gradients (Sundararajan et al., 2017): (x - x') times the mean gradient on the
   straight path from the baseline x' to x (midpoint rule over `steps` points, vmapped); the
   attributions sum to logit_t(x) - logit_t(x') up to the rule's error (completeness).
@@ -63,6 +68,14 @@ def smoothgrad(
     noise = sigma * jax.random.normal(key, (samples, *x.shape), x.dtype)
     grads = jax.vmap(lambda n: class_gradient(logits_fn, x + n, targets))(noise)
     return grads.mean(0)
+
+
+def gradient_times_input(
+    logits_fn: LogitsFn, x: jax.Array, targets: jax.Array, baseline: jax.Array
+) -> jax.Array:
+    """(x - baseline) * `class_gradient` at x, signed, [N, H, W, C]; `baseline` broadcasts
+    against x (integrated gradients with a single point at x)."""
+    return (x - baseline) * class_gradient(logits_fn, x, targets)
 
 
 def integrated_gradients(

@@ -15,6 +15,7 @@ from jaxlab.analysis.interpret.figures import grid_figure, rescale
 from jaxlab.analysis.interpret.methods import (
     Context,
     _cmap,
+    grad_input_maps,
     ig_maps,
     occlusion_maps,
     saliency_maps,
@@ -146,10 +147,11 @@ def _ink(ctx: Context, images: np.ndarray) -> np.ndarray:
 
 
 def deletion(ctx: Context) -> dict[str, Any]:
-    """Accuracy after removing the `delete` ink pixels that each map ranks highest (vanilla
-    |gradient|, SmoothGrad |gradient|, integrated gradients (signed: the pixels that most
-    support the class), occlusion), against as many random ink pixels (the mean of 5
-    draws)."""
+    """Accuracy after removing the `delete` ink pixels that each map ranks highest, against
+    as many random ink pixels (the mean of 5 draws). The maps: vanilla |gradient|,
+    SmoothGrad |gradient|, gradient x input and SmoothGrad x input (signed, input measured
+    from the black image), integrated gradients (signed: the pixels that most support the
+    class) and occlusion."""
     o = ctx.options
     fill = np.asarray(
         ctx.probe.space.from_pixels(np.full(ctx.images.shape[-1], o.fill, np.float32))
@@ -158,6 +160,8 @@ def deletion(ctx: Context) -> dict[str, Any]:
     maps = {
         "saliency": saliency_maps(ctx, ctx.images, ctx.labels, "abs"),
         "smoothgrad": smoothgrad_maps(ctx, ctx.images, ctx.labels),
+        "gradient_x_input": grad_input_maps(ctx, ctx.images, ctx.labels),
+        "smoothgrad_x_input": smoothgrad_maps(ctx, ctx.images, ctx.labels, times_input=True),
         "integrated_gradients": ig_maps(ctx, ctx.images, ctx.labels),
         "occlusion": occlusion_maps(ctx, ctx.images, ctx.labels),
     }
@@ -179,6 +183,7 @@ def deletion(ctx: Context) -> dict[str, Any]:
     labels = ["clean"]
     for name, masks in (
         ("saliency", checks.top_ink_masks(maps["saliency"][:n], ink[:n], o.delete)),
+        ("grad x input", checks.top_ink_masks(maps["gradient_x_input"][:n], ink[:n], o.delete)),
         ("occlusion", checks.top_ink_masks(maps["occlusion"][:n], ink[:n], o.delete)),
         ("random", checks.random_ink_masks(rng, ink[:n], o.delete)),
     ):

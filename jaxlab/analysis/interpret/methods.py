@@ -256,20 +256,24 @@ def _batched(fn: Callable, images: np.ndarray, labels: np.ndarray, size: int = 1
     )
 
 
-def smoothgrad_maps(ctx: Context, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """SmoothGrad [N, H, W] (absolute value, channel maximum) of the labels' classes."""
+def smoothgrad_maps(
+    ctx: Context, images: np.ndarray, labels: np.ndarray, times_input: bool = False
+) -> np.ndarray:
+    """SmoothGrad [N, H, W] of the labels' classes: the absolute value's channel maximum,
+    or (`times_input`) the signed mean gradient times the input measured from the black
+    image, summed over channels (SmoothGrad x input)."""
     o = ctx.options
     sigma = jnp.asarray(ctx.probe.space.scale(o.smoothgrad_noise))
     key = jax.random.key(o.seed)
-    run = jax.jit(
-        lambda x, y: attribution.saliency_map(
-            attribution.smoothgrad(
-                ctx.probe.logits_fn, x, y, key, sigma=sigma, samples=o.smoothgrad_samples
-            ),
-            "abs",
+    baseline = jnp.asarray(ctx.probe.space.lo)
+
+    def run(x: jax.Array, y: jax.Array) -> jax.Array:
+        g = attribution.smoothgrad(
+            ctx.probe.logits_fn, x, y, key, sigma=sigma, samples=o.smoothgrad_samples
         )
-    )
-    return _batched(run, images, labels)
+        return ((x - baseline) * g).sum(-1) if times_input else attribution.saliency_map(g, "abs")
+
+    return _batched(jax.jit(run), images, labels)
 
 
 def ig_maps(ctx: Context, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -280,6 +284,16 @@ def ig_maps(ctx: Context, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         lambda x, y: attribution.integrated_gradients(
             ctx.probe.logits_fn, x, y, baseline, steps=steps
         ).sum(-1)
+    )
+    return _batched(run, images, labels)
+
+
+def grad_input_maps(ctx: Context, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Gradient x input [N, H, W] of the labels' classes, input measured from the black
+    image (summed over channels, signed: positive where a pixel supports the class)."""
+    baseline = jnp.asarray(ctx.probe.space.lo)
+    run = jax.jit(
+        lambda x, y: attribution.gradient_times_input(ctx.probe.logits_fn, x, y, baseline).sum(-1)
     )
     return _batched(run, images, labels)
 
