@@ -7,7 +7,7 @@ Prints one line per model (tensors checked, max relative error, PASS/FAIL and, o
 failure, the culprit: the layer after which a wrong gradient enters, or a layer whose output
 is not float64 in the float64 check), and with --verbose each model's per-tensor table.
 `all` includes the full-size entries (`gradcheck.FULL_SIZE`: AlexNet and GoogLeNet have no
-width field; minutes each on a CPU); `tiny` is every other entry (what the tests check).
+width field; minutes each on a CPU); `tiny` is every other entry (the tests check four of them).
 Exit status 1 when a model fails, 2 for an unknown model name.
 """
 
