@@ -538,6 +538,10 @@ NOT_IN_ZOO_CHECK: dict[str, str] = {
     "CaptionRNN": _TASK_MODEL,
     "CaptionAttention": _TASK_MODEL + " (its attention scores are float32 by design)",
     "CaptionTransformer": _TASK_MODEL,
+    "DeepLabMobileNetV2": (
+        "its MobileNetV2 backbone fails the check, not yet explained (mobilenet_v2 in "
+        "KNOWN_FAILURES); the ResNet DeepLabv3+ is checked"
+    ),
 }
 
 # TINY_ZOO entries that are not tiny: AlexNet and GoogLeNet have no width field, so their
